@@ -1,0 +1,176 @@
+//! `keyward login|status|lock|daemon`: talking to keywardd.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use keyward_daemon::config::{Config, Profile};
+use keyward_proto::client::Client;
+use keyward_proto::helper::{fetch, Prompt};
+use keyward_proto::{spawn, Status};
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// Defaults to AWS_PROFILE, else the only base profile
+    #[arg(long)]
+    profile: Option<String>,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum DaemonCommand {
+    /// Start keywardd unless it runs
+    Start,
+    /// Stop keywardd (its sessions are dropped)
+    Stop,
+    /// Stop, then start keywardd
+    Restart,
+}
+
+fn default_profile() -> Result<String> {
+    if let Ok(p) = std::env::var("AWS_PROFILE") {
+        if !p.is_empty() {
+            return Ok(p);
+        }
+    }
+    let cfg = Config::load(&crate::cmd_profile::config_path()?)?;
+    let bases: Vec<_> = cfg
+        .profiles
+        .keys()
+        .filter(|n| matches!(cfg.resolve(n), Ok(Profile::Base(_))))
+        .cloned()
+        .collect();
+    match bases.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no keyward profile yet; add one with `keyward profile add NAME --mfa-serial ARN`"),
+        many => bail!("several profiles ({}); pick one with --profile", many.join(", ")),
+    }
+}
+
+pub fn login(a: &LoginArgs) -> Result<()> {
+    let profile = match &a.profile {
+        Some(p) => p.clone(),
+        None => default_profile()?,
+    };
+    let body = fetch(&Client::default_socket(), &profile, Prompt::IfTerminal).map_err(|e| anyhow::anyhow!(e.message))?;
+    let doc: serde_json::Value = serde_json::from_slice(&body).context("unreadable credentials from keywardd")?;
+    let exp = doc["Expiration"].as_str().unwrap_or("?").to_owned();
+    drop(doc);
+    println!("logged in: profile `{profile}` has a session until {exp}");
+    Ok(())
+}
+
+pub fn status(a: &StatusArgs) -> Result<()> {
+    let client = Client::default_socket().with_timeout(Duration::from_secs(5));
+    let st = client.status();
+    if a.json {
+        let doc = match &st {
+            Ok(s) => serde_json::json!({"running": true, "cli_version": env!("CARGO_PKG_VERSION"), "daemon": s}),
+            Err(e) => serde_json::json!({"running": false, "cli_version": env!("CARGO_PKG_VERSION"), "error": e.to_string(), "socket": client.socket()}),
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        if st.is_err() {
+            std::process::exit(3);
+        }
+        return Ok(());
+    }
+    match st {
+        Ok(s) => print_status(&s),
+        Err(e) => {
+            println!("keywardd is not running ({e}) at {}", client.socket().display());
+            println!("it starts on the next AWS command, or run `keyward daemon start`");
+            std::process::exit(3);
+        }
+    }
+    Ok(())
+}
+
+fn print_status(s: &Status) {
+    println!("keywardd {} (protocol {}), pid {}", s.version, s.protocol, s.pid);
+    for p in &s.revoked {
+        println!("profile `{p}`: this computer's key was revoked or deleted; run `keyward setup` to register again");
+    }
+    if s.sessions.is_empty() {
+        println!("no sessions; run `keyward login`");
+        return;
+    }
+    println!("{:<20} {:<8} {:<6} {:<22} LEFT", "PROFILE", "KIND", "KEY", "EXPIRES");
+    for x in &s.sessions {
+        println!(
+            "{:<20} {:<8} …{:<5} {:<22} {}",
+            x.profile,
+            x.kind,
+            x.access_key_id_suffix,
+            x.expiration,
+            humantime::format_duration(Duration::from_secs(x.expires_in_secs / 60 * 60))
+        );
+    }
+}
+
+pub fn lock() -> Result<()> {
+    let client = Client::default_socket();
+    match client.request("POST", "/v1/lock", Some(b"{}")) {
+        Ok(r) if r.is_success() => {
+            let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+            println!("locked: {} session(s) forgotten", v["forgotten"]);
+            Ok(())
+        }
+        Ok(r) => bail!(r.error().message),
+        Err(_) => {
+            println!("keywardd is not running; no session to forget");
+            Ok(())
+        }
+    }
+}
+
+/// After the key changes, drop sessions made with the old one (if a daemon runs).
+pub fn lock_quietly() {
+    let _ = Client::default_socket()
+        .with_timeout(Duration::from_secs(2))
+        .request("POST", "/v1/lock", Some(b"{}"));
+}
+
+fn stop(client: &Client) -> Result<bool> {
+    if client.connect().is_err() {
+        return Ok(false);
+    }
+    client
+        .request("POST", "/v1/shutdown", Some(b"{}"))
+        .context("cannot ask keywardd to stop")?;
+    let started = Instant::now();
+    while client.connect().is_ok() {
+        if started.elapsed() > Duration::from_secs(5) {
+            bail!("keywardd did not stop within 5s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(true)
+}
+
+pub fn daemon(cmd: &DaemonCommand) -> Result<()> {
+    let client = Client::default_socket();
+    match cmd {
+        DaemonCommand::Start => {
+            spawn::ensure_running(&client).map_err(anyhow::Error::msg)?;
+            println!("keywardd is running (pid {})", client.status()?.pid);
+        }
+        DaemonCommand::Stop => {
+            if stop(&client)? {
+                println!("keywardd stopped");
+            } else {
+                println!("keywardd was not running");
+            }
+        }
+        DaemonCommand::Restart => {
+            stop(&client)?;
+            spawn::ensure_running(&client).map_err(anyhow::Error::msg)?;
+            println!("keywardd restarted (pid {})", client.status()?.pid);
+        }
+    }
+    Ok(())
+}

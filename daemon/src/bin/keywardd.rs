@@ -1,0 +1,179 @@
+//! keywardd: the per-user daemon. See `keyward_daemon` for the parts.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use keyward_daemon::broker::Broker;
+use keyward_daemon::keychain::{KeyStore, KeychainError, OsKeyStore};
+use keyward_daemon::{config, harden, server, sts};
+use keyward_proto::paths;
+use rustix::fs::{flock, FlockOperation};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+/// Exit code when another daemon already serves this user.
+const EXIT_ALREADY_RUNNING: u8 = 3;
+
+const USAGE: &str = "usage: keywardd [--detach]
+
+Serves AWS session credentials to `keyward credential-process` over
+$XDG_RUNTIME_DIR/keyward/keywardd.sock. Logs go to stderr, filtered by KEYWARD_LOG
+(e.g. KEYWARD_LOG=debug). Normally started by systemd/launchd or on demand by keyward.";
+
+fn main() -> ExitCode {
+    let mut detach = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--detach" => detach = true,
+            "-V" | "--version" => {
+                println!("keywardd {} (protocol {})", env!("CARGO_PKG_VERSION"), keyward_proto::PROTOCOL_VERSION);
+                return ExitCode::SUCCESS;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("keywardd: unknown argument `{other}`\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    init_logging();
+    if detach {
+        // Leave the spawning terminal's session: no controlling tty, no SIGHUP.
+        let _ = rustix::process::setsid();
+    }
+    for problem in harden::harden() {
+        tracing::warn!(%problem, "hardening step failed");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keywardd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<AlreadyRunning>().is_some() => {
+            eprintln!("keywardd: {e:#}");
+            ExitCode::from(EXIT_ALREADY_RUNNING)
+        }
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("keywardd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let user = std::env::var("KEYWARD_LOG").unwrap_or_else(|_| "info".to_owned());
+    // Dependencies stay at warn even at KEYWARD_LOG=trace: their debug output can
+    // include request headers, and a session token is one.
+    let filter = EnvFilter::try_new(format!(
+        "{user},aws_config=warn,aws_smithy_runtime=warn,aws_smithy_runtime_api=warn,aws_sigv4=warn,aws_sdk_sts=warn,aws_runtime=warn,hyper=warn,hyper_util=warn,rustls=warn,h2=warn,dbus=warn,secret_service=warn,keyring=warn,zbus=warn"
+    ))
+    .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+#[derive(Debug)]
+struct AlreadyRunning(String);
+
+impl std::fmt::Display for AlreadyRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "already running ({}); stop it with `keyward daemon stop`", self.0)
+    }
+}
+
+impl std::error::Error for AlreadyRunning {}
+
+async fn run() -> Result<()> {
+    let dir = paths::ensure_runtime_dir().context("unsafe or unusable runtime directory")?;
+    let mut lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join(paths::LOCK_NAME))
+        .with_context(|| format!("cannot open the lock file in {}", dir.display()))?;
+    if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
+        let mut holder = String::new();
+        let _ = lock.read_to_string(&mut holder);
+        let pid = holder.trim();
+        return Err(AlreadyRunning(if pid.is_empty() { "pid unknown".into() } else { format!("pid {pid}") }).into());
+    }
+    lock.set_len(0)?;
+    lock.rewind()?;
+    writeln!(lock, "{}", std::process::id())?;
+
+    // We hold the lock, so any socket here was left by a daemon that died: reclaim it.
+    let socket = dir.join(paths::SOCKET_NAME);
+    match std::fs::remove_file(&socket) {
+        Ok(()) => tracing::info!(path = %socket.display(), "reclaimed a stale socket"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => bail!("cannot remove the stale socket {}: {e}", socket.display()),
+    }
+    let listener = UnixListener::bind(&socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+
+    probe_keychain().await?;
+    let config_path = config::default_path()?;
+    let upstream = sts::AwsSts::from_env().await;
+    let broker = Broker::new(upstream, Arc::new(OsKeyStore), config_path.clone());
+    let (shutdown, _) = watch::channel(false);
+    spawn_signal_handler(shutdown.clone())?;
+    tracing::info!(
+        pid = std::process::id(),
+        socket = %socket.display(),
+        config = %config_path.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "keywardd listening"
+    );
+    server::serve(listener, broker.clone(), shutdown).await;
+    let n = broker.lock();
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!(sessions = n, "stopped; sessions dropped and zeroized");
+    drop(lock);
+    Ok(())
+}
+
+/// A daemon that cannot reach the keychain is useless: say so at start.
+async fn probe_keychain() -> Result<()> {
+    let probe = tokio::task::spawn_blocking(|| OsKeyStore.get("keyward-probe")).await?;
+    match probe {
+        Ok(_) | Err(KeychainError::Corrupt(_) | KeychainError::Platform(_)) => Ok(()),
+        Err(e @ KeychainError::Unavailable(_)) => Err(e.into()),
+    }
+}
+
+fn spawn_signal_handler(shutdown: watch::Sender<bool>) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        let _ = shutdown.send(true);
+    });
+    Ok(())
+}

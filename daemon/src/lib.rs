@@ -1,0 +1,10 @@
+//! keyward-daemon: the library behind `keywardd`, also used by the `keyward` CLI for
+//! the config file and the keychain.
+
+pub mod broker;
+pub mod config;
+pub mod harden;
+pub mod keychain;
+pub mod server;
+pub mod session;
+pub mod sts;

@@ -1,0 +1,204 @@
+//! HTTP/1.1 + JSON over the private Unix socket. Every connection has its peer uid
+//! checked; bodies are capped at 64 KiB; slow clients time out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use keyward_proto::{
+    CredentialsRequest, ErrorBody, ErrorKind, MfaSubmit, MAX_BODY, PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use zeroize::Zeroizing;
+
+use crate::broker::Broker;
+use crate::sts::Upstream;
+
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Resp = Response<Full<Bytes>>;
+
+/// Serves until `shutdown` turns true (SIGTERM, or `POST /v1/shutdown`).
+pub async fn serve<U: Upstream>(
+    listener: UnixListener,
+    broker: Arc<Broker<U>>,
+    shutdown: watch::Sender<bool>,
+) {
+    let my_uid = rustix::process::getuid().as_raw();
+    let mut stop = shutdown.subscribe();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        match stream.peer_cred() {
+            Ok(cred) if cred.uid() == my_uid => {}
+            Ok(cred) => {
+                tracing::warn!(peer_uid = cred.uid(), "refused a connection from another user");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the peer's credentials; connection refused");
+                continue;
+            }
+        }
+        let broker = broker.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let broker = broker.clone();
+                let shutdown = shutdown.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(&broker, &shutdown, req).await) }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_BODY + 16 * 1024)
+                .serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn handle<U: Upstream>(
+    broker: &Arc<Broker<U>>,
+    shutdown: &watch::Sender<bool>,
+    req: Request<Incoming>,
+) -> Resp {
+    let route = (req.method().clone(), req.uri().path().to_owned());
+    if route == (Method::GET, "/v1/status".to_owned()) {
+        return json(StatusCode::OK, &broker.status());
+    }
+    let client_protocol = req
+        .headers()
+        .get(PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    if route == (Method::POST, "/v1/shutdown".to_owned()) {
+        tracing::info!("shutdown requested over the socket");
+        let _ = shutdown.send(true);
+        return json(StatusCode::OK, &serde_json::json!({"stopping": true}));
+    }
+    if client_protocol != Some(PROTOCOL_VERSION) {
+        return error(ErrorBody::new(
+            ErrorKind::ProtocolMismatch,
+            format!(
+                "keywardd speaks protocol {PROTOCOL_VERSION}, the client sent {}; run `keyward daemon restart`",
+                client_protocol.map_or_else(|| "none".to_owned(), |p| p.to_string())
+            ),
+        ));
+    }
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(e) => return error(e),
+    };
+    match route.1.as_str() {
+        "/v1/credentials" if route.0 == Method::POST => {
+            let parsed: CredentialsRequest = match parse(&body) {
+                Ok(p) => p,
+                Err(e) => return error(e),
+            };
+            tracing::debug!(profile = %parsed.profile, "credentials requested");
+            creds(broker.credentials(&parsed.profile, parsed.can_prompt).await)
+        }
+        "/v1/mfa" if route.0 == Method::POST => {
+            let parsed: MfaSubmit = match parse(&body) {
+                Ok(p) => p,
+                Err(e) => return error(e),
+            };
+            tracing::debug!(profile = %parsed.profile, "MFA code submitted");
+            let code = Zeroizing::new(parsed.code.clone());
+            creds(broker.submit_mfa(&parsed.profile, code).await)
+        }
+        "/v1/lock" if route.0 == Method::POST => {
+            let n = broker.lock();
+            tracing::info!(sessions = n, "locked: every session forgotten");
+            json(StatusCode::OK, &serde_json::json!({"forgotten": n}))
+        }
+        _ => error(ErrorBody::new(
+            ErrorKind::BadRequest,
+            format!("no route {} {}", route.0, route.1),
+        )),
+    }
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {
+    let limited = Limited::new(req.into_body(), MAX_BODY);
+    match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+        Err(_) => Err(ErrorBody::new(ErrorKind::BadRequest, "request body timed out")),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ErrorBody::new(
+            ErrorKind::TooLarge,
+            format!("request body over {MAX_BODY} bytes"),
+        )),
+        Ok(Err(_)) => Err(ErrorBody::new(ErrorKind::BadRequest, "unreadable request body")),
+        Ok(Ok(c)) => Ok(Zeroizing::new(c.to_bytes().to_vec())),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ErrorBody> {
+    serde_json::from_slice(body).map_err(|e| {
+        ErrorBody::new(
+            ErrorKind::BadRequest,
+            format!("malformed request body at line {} column {}", e.line(), e.column()),
+        )
+    })
+}
+
+fn creds(outcome: Result<Arc<crate::session::Session>, ErrorBody>) -> Resp {
+    match outcome {
+        Ok(s) => {
+            let body = Bytes::from_owner(s.process_json());
+            with_json_type(Response::new(Full::new(body)))
+        }
+        Err(e) => error(e),
+    }
+}
+
+fn status_for(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::MfaRequired | ErrorKind::MfaInvalid => StatusCode::UNAUTHORIZED,
+        ErrorKind::MfaReused => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::UnknownProfile | ErrorKind::NoKey => StatusCode::NOT_FOUND,
+        ErrorKind::KeyRevoked | ErrorKind::AccessDenied => StatusCode::FORBIDDEN,
+        ErrorKind::Keychain => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorKind::BadRequest | ErrorKind::ProtocolMismatch => StatusCode::BAD_REQUEST,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Config | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn error(e: ErrorBody) -> Resp {
+    json(status_for(e.kind), &e)
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Resp {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = with_json_type(Response::new(Full::new(Bytes::from(bytes))));
+    *resp.status_mut() = status;
+    resp
+}
+
+fn with_json_type(mut resp: Resp) -> Resp {
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}

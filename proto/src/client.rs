@@ -1,0 +1,179 @@
+//! A small blocking HTTP/1.1 client over the daemon's Unix socket. One request per
+//! connection; responses must carry `Content-Length` (hyper always sends it for full bodies).
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::{ErrorBody, ErrorKind, Status, PROTOCOL_HEADER, PROTOCOL_VERSION};
+
+const MAX_RESPONSE: usize = 1024 * 1024;
+
+/// A response; the body may hold secrets and is zeroized on drop.
+pub struct Response {
+    pub status: u16,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+impl Response {
+    /// The error body of a non-2xx response.
+    pub fn error(&self) -> ErrorBody {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            ErrorBody::new(
+                ErrorKind::Internal,
+                format!("keywardd answered HTTP {} with an unreadable body", self.status),
+            )
+        })
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    socket: PathBuf,
+    timeout: Duration,
+}
+
+impl Client {
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Self {
+            socket: socket.into(),
+            timeout: Duration::from_secs(150),
+        }
+    }
+
+    /// Client for the default socket path.
+    pub fn default_socket() -> Self {
+        Self::new(crate::paths::socket_path())
+    }
+
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn connect(&self) -> io::Result<UnixStream> {
+        let s = UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(self.timeout))?;
+        s.set_write_timeout(Some(self.timeout))?;
+        Ok(s)
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<Response> {
+        let mut stream = self.connect()?;
+        send(&mut stream, method, path, body)?;
+        read_response(&mut stream)
+    }
+
+    pub fn status(&self) -> io::Result<Status> {
+        let resp = self.request("GET", "/v1/status", None)?;
+        if !resp.is_success() {
+            return Err(io::Error::other(resp.error().message));
+        }
+        serde_json::from_slice(&resp.body).map_err(io::Error::other)
+    }
+
+    /// POST a JSON body.
+    pub fn post<T: serde::Serialize>(&self, path: &str, body: &T) -> io::Result<Response> {
+        let json = Zeroizing::new(serde_json::to_vec(body).map_err(io::Error::other)?);
+        self.request("POST", path, Some(&json))
+    }
+}
+
+fn send(stream: &mut UnixStream, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<()> {
+    let body = body.unwrap_or_default();
+    let mut req = Zeroizing::new(Vec::with_capacity(160 + body.len()));
+    write!(
+        req,
+        "{method} {path} HTTP/1.1\r\nhost: keywardd\r\n{PROTOCOL_HEADER}: {PROTOCOL_VERSION}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )?;
+    req.extend_from_slice(body);
+    stream.write_all(&req)
+}
+
+fn read_response(stream: &mut UnixStream) -> io::Result<Response> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(2048));
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "keywardd closed the connection before answering",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        chunk[..n].fill(0);
+        if let Some(pos) = find(&buf, b"\r\n\r\n") {
+            break pos + 4;
+        }
+        if buf.len() > 16 * 1024 {
+            return Err(io::Error::other("response header too large"));
+        }
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(io::Error::other)?;
+    let status = parse_status(head)?;
+    let len = content_length(head)?;
+    if len > MAX_RESPONSE {
+        return Err(io::Error::other("response body too large"));
+    }
+    let mut body = Zeroizing::new(buf[head_end..].to_vec());
+    while body.len() < len {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated response"));
+        }
+        body.extend_from_slice(&chunk[..n]);
+        chunk[..n].fill(0);
+    }
+    body.truncate(len);
+    Ok(Response { status, body })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn parse_status(head: &str) -> io::Result<u16> {
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other("malformed status line from keywardd"))
+}
+
+fn content_length(head: &str) -> io::Result<usize> {
+    for line in head.split("\r\n").skip(1) {
+        if let Some((name, value)) = line.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("content-length") {
+                return value.trim().parse().map_err(io::Error::other);
+            }
+        }
+    }
+    Err(io::Error::other("response without content-length"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_status_and_length() {
+        let head = "HTTP/1.1 404 Not Found\r\ncontent-type: x\r\nContent-Length: 12\r\n\r\n";
+        assert_eq!(parse_status(head).unwrap(), 404);
+        assert_eq!(content_length(head).unwrap(), 12);
+        assert!(content_length("HTTP/1.1 200 OK\r\n\r\n").is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! Request and response bodies. Secrets in here are zeroized on drop.
+
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Machine-readable error kinds, so a client can branch on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No live MFA session; the client should obtain a code and POST it to `/v1/mfa`.
+    MfaRequired,
+    /// STS rejected the MFA code.
+    MfaInvalid,
+    /// The code was already used; wait for the next one (`retry_after_secs`).
+    MfaReused,
+    UnknownProfile,
+    /// The keychain holds no key for this profile.
+    NoKey,
+    Keychain,
+    /// STS says the long-term key does not exist (revoked or deleted).
+    KeyRevoked,
+    AccessDenied,
+    /// Network failure, throttling or a 5xx that outlived the retries.
+    Upstream,
+    BadRequest,
+    ProtocolMismatch,
+    TooLarge,
+    Config,
+    Internal,
+}
+
+/// Every non-2xx response carries this body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// With `mfa_required`: the configured command that prints a code, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_process: Option<Vec<String>>,
+    /// With `mfa_required`: whether this caller holds the prompt (others wait for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_serial: Option<String>,
+    /// With `mfa_reused`: seconds until the next TOTP step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ErrorBody {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            mfa_process: None,
+            mfa_serial: None,
+            retry_after_secs: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ErrorBody {}
+
+/// `POST /v1/credentials`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CredentialsRequest {
+    pub profile: String,
+    /// The caller can ask a human (a terminal) or run an mfa_process. When false and no
+    /// session is alive, the daemon answers `mfa_required` at once.
+    #[serde(default)]
+    pub can_prompt: bool,
+}
+
+/// `POST /v1/mfa`. The code is a secret: redacted `Debug`, zeroized on drop, no `Clone`.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct MfaSubmit {
+    pub profile: String,
+    pub code: String,
+}
+
+impl std::fmt::Debug for MfaSubmit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaSubmit")
+            .field("profile", &self.profile)
+            .field("code", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One cached session as `status` shows it. Never a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub profile: String,
+    /// `base`, `role` or `role-mfa`.
+    pub kind: String,
+    pub access_key_id_suffix: String,
+    /// RFC 3339.
+    pub expiration: String,
+    pub expires_in_secs: u64,
+}
+
+/// `GET /v1/status`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub protocol: u32,
+    pub pid: u32,
+    pub sessions: Vec<SessionInfo>,
+    /// Profiles whose long-term key STS refused as invalid.
+    #[serde(default)]
+    pub revoked: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kind_is_snake_case_on_the_wire() {
+        let body = ErrorBody::new(ErrorKind::MfaRequired, "x");
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(json, r#"{"kind":"mfa_required","message":"x"}"#);
+        let back: ErrorBody = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.kind, ErrorKind::MfaRequired);
+    }
+
+    #[test]
+    fn mfa_submit_debug_redacts_the_code() {
+        let m = MfaSubmit {
+            profile: "p".into(),
+            code: "123456".into(),
+        };
+        let dbg = format!("{m:?}");
+        assert!(!dbg.contains("123456"), "{dbg}");
+        assert!(dbg.contains("redacted"));
+    }
+
+    #[test]
+    fn protocol_version_is_pinned() {
+        // Changing the wire format means bumping this by hand, and this test with it.
+        assert_eq!(crate::PROTOCOL_VERSION, 1);
+    }
+}
