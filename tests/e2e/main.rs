@@ -1,1 +1,6 @@
+//! End-to-end tests: built binaries in an isolated HOME, against moto behind the fault
+//! proxy, a real Secret Service, and the AWS CLI and boto3 as clients.
+//! All in one test binary to keep link time down.
 
+mod broker;
+mod daemon;

@@ -1,1 +1,7 @@
+//! The test world: moto behind the fault proxy, a private D-Bus with gnome-keyring
+//! as the Secret Service, an isolated HOME and XDG dirs, and the real AWS CLI and
+//! boto3 as clients.
 
+pub mod proxy;
+pub mod totp;
+pub mod world;
