@@ -1,1 +1,177 @@
-//! The daemon as a process: socket, single instance, limits.
+//! The daemon as a process: socket, single instance, limits, hostile input.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use keyward_proto::{ErrorKind, PROTOCOL_HEADER};
+use keyward_tests::world::{which, World};
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// Sends raw bytes, returns whatever came back before the daemon closed.
+fn raw(w: &World, bytes: &[u8]) -> String {
+    let mut s = UnixStream::connect(w.client().socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Write from another thread: the daemon may answer (and hang up) before reading it all.
+    let mut writer = s.try_clone().unwrap();
+    let bytes = bytes.to_vec();
+    let t = std::thread::spawn(move || {
+        let _ = writer.write_all(&bytes);
+        let _ = writer.shutdown(std::net::Shutdown::Write);
+    });
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = s.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = t.join();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn assert_still_serving(w: &World) {
+    let st = w.client().status().expect("daemon still serving");
+    assert_eq!(st.protocol, keyward_proto::PROTOCOL_VERSION);
+}
+
+#[test]
+fn socket_is_private_single_instance_and_reclaimed_after_kill() {
+    let Some(w) = World::new("socket_is_private_single_instance_and_reclaimed_after_kill") else { return };
+    w.keyward_ok(&["daemon", "start"]);
+    let dir = w.run.join("keyward");
+    let sock = dir.join(keyward_proto::paths::SOCKET_NAME);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&sock), 0o600);
+    let pid = w.daemon_pid().expect("pid");
+
+    let out = w.output({
+        let mut c = w.command(w.bin("keywardd"));
+        c.arg("--detach");
+        c
+    });
+    assert_eq!(out.status.code(), Some(3), "a second daemon exits 3");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already running") && err.contains(&pid.to_string()), "{err}");
+    assert_still_serving(&w);
+
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), rustix::process::Signal::KILL).unwrap();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(sock.exists(), "kill -9 leaves the socket behind");
+    w.keyward_ok(&["daemon", "start"]);
+    let new_pid = w.daemon_pid().unwrap();
+    assert_ne!(new_pid, pid);
+    assert!(w.daemon_log().contains("reclaimed a stale socket"));
+    assert_still_serving(&w);
+}
+
+#[test]
+fn hostile_input_gets_clear_errors_and_the_daemon_keeps_serving() {
+    let Some(w) = World::new("hostile_input_gets_clear_errors_and_the_daemon_keeps_serving") else { return };
+    w.keyward_ok(&["daemon", "start"]);
+    let v = keyward_proto::PROTOCOL_VERSION;
+
+    let garbage = raw(&w, b"\x00\xff\xfe\x16\x03\x01 not http at all\r\n\r\n");
+    assert!(garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    assert_still_serving(&w);
+
+    let mut big = format!(
+        "POST /v1/credentials HTTP/1.1\r\nhost: k\r\n{PROTOCOL_HEADER}: {v}\r\ncontent-length: {}\r\n\r\n",
+        1024 * 1024
+    )
+    .into_bytes();
+    big.extend(std::iter::repeat_n(b'{', 1024 * 1024));
+    let resp = raw(&w, &big);
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert!(resp.contains("\"kind\":\"too_large\""), "{resp}");
+    assert_still_serving(&w);
+
+    let resp = raw(&w, format!("POST /v1/credentials HTTP/1.1\r\nhost: k\r\n{PROTOCOL_HEADER}: {v}\r\ncontent-length: 9\r\n\r\n{{\"nope\":1").as_bytes());
+    assert!(resp.starts_with("HTTP/1.1 400") && resp.contains("bad_request"), "{resp}");
+
+    let resp = raw(&w, format!("POST /v1/credentials HTTP/1.1\r\nhost: k\r\n{PROTOCOL_HEADER}: 999\r\ncontent-length: 2\r\n\r\n{{}}").as_bytes());
+    assert!(resp.starts_with("HTTP/1.1 400") && resp.contains("protocol_mismatch"), "{resp}");
+    assert!(resp.contains("keyward daemon restart"), "{resp}");
+
+    let out = w.helper("no-such-profile");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no keyward profile `no-such-profile`") && err.contains("keyward profile add"), "{err}");
+    let resp = w
+        .client()
+        .post("/v1/credentials", &keyward_proto::CredentialsRequest { profile: "x".into(), can_prompt: false })
+        .unwrap();
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.error().kind, ErrorKind::UnknownProfile);
+
+    let resp = w
+        .client()
+        .post("/v1/mfa", &keyward_proto::MfaSubmit { profile: "x".into(), code: "12".into() })
+        .unwrap();
+    assert!(!resp.is_success());
+    assert_still_serving(&w);
+    assert!(w.daemon_pid().is_some());
+}
+
+#[test]
+fn another_users_connection_is_refused() {
+    let Some(w) = World::new("another_users_connection_is_refused") else { return };
+    if !rustix::process::getuid().is_root() || which("setpriv").is_none() {
+        keyward_tests::world::skip(&w.test, "needs root and setpriv to act as another user");
+        return;
+    }
+    w.keyward_ok(&["daemon", "start"]);
+    let dir = w.run.join("keyward");
+    let sock = dir.join(keyward_proto::paths::SOCKET_NAME);
+    // Open the door on purpose, so only the peer-uid check stands in the way.
+    for (p, m) in [(&w.run, 0o755), (&dir, 0o755), (&sock, 0o666)] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    // The root tempdir is 0700; let another uid traverse it and run a copy of keyward.
+    std::fs::set_permissions(w.root(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(&w.outside, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = w.outside.join("keyward-as-nobody");
+    std::fs::copy(w.bin("keyward"), &exe).unwrap();
+    let mut c = w.command("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&exe).args(["status", "--json"]);
+    let out = w.output(c);
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "another uid got an answer: {got}");
+    assert!(got.contains("\"running\": false") && !got.contains("\"protocol\""), "{got}");
+    assert!(w.daemon_log().contains("refused a connection from another user"));
+    for (p, m) in [(&w.run, 0o700), (&dir, 0o700), (&sock, 0o600)] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    assert_still_serving(&w);
+}
+
+#[test]
+fn sigterm_drops_sessions_and_exits_zero() {
+    let Some(w) = World::new("sigterm_drops_sessions_and_exits_zero") else { return };
+    let mut c = w.command(w.bin("keywardd"));
+    c.stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while w.client().status().is_err() {
+        assert!(std::time::Instant::now() < deadline, "daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    assert!(core.split_whitespace().filter(|t| *t == "0").count() >= 2, "core limit 0: {core}");
+    rustix::process::kill_process(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("SIGTERM: stopping") && err.contains("sessions dropped and zeroized"), "{err}");
+    assert!(!w.client().socket().exists(), "socket removed on a clean stop");
+}

@@ -57,6 +57,10 @@ struct Inner {
     codes_seen: Vec<String>,
     /// Secret keys and tokens of every session handed out.
     issued: Vec<String>,
+    /// Codes that were valid when seen: these are the secrets.
+    valid_codes: Vec<String>,
+    /// Long-term keys AWS would not know any more (deleted or revoked).
+    rejected_keys: HashSet<String>,
 }
 
 /// Shared state a test reads and steers.
@@ -82,6 +86,12 @@ impl Control {
         });
     }
 
+    /// From now on, requests signed with this key (or its sessions) get
+    /// InvalidClientTokenId, as AWS answers for a deleted key.
+    pub fn reject_key(&self, access_key_id: &str) {
+        self.inner().rejected_keys.insert(access_key_id.to_owned());
+    }
+
     pub fn clear_faults(&self) {
         self.inner().rules.clear();
     }
@@ -101,6 +111,11 @@ impl Control {
     /// Secret access keys and session tokens of every session that went through.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.inner().issued.clone()
+    }
+
+    /// Codes that were valid TOTP codes when they arrived (the secret ones).
+    pub fn valid_codes(&self) -> Vec<String> {
+        self.inner().valid_codes.clone()
     }
 
     pub fn codes_seen(&self) -> Vec<String> {
@@ -258,6 +273,7 @@ fn check_mfa(control: &Control, serial: &str, code: &str) -> Result<(), Response
         return Err(aws_error(403, "AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code. "));
     }
     inner.used_codes.insert(key);
+    inner.valid_codes.push(code.to_owned());
     Ok(())
 }
 
@@ -292,6 +308,13 @@ async fn handle(
             r.fault.clone()
         })
     };
+    if let Some(key) = &caller_key {
+        let inner = control.inner();
+        let owner = inner.session_owner.get(key).unwrap_or(key);
+        if inner.rejected_keys.contains(owner) {
+            return aws_error(403, "InvalidClientTokenId", "The security token included in the request is invalid.");
+        }
+    }
     match fault {
         Some(Fault::Throttle) => return aws_error(400, "Throttling", "Rate exceeded"),
         Some(Fault::ServerError) => return aws_error(500, "InternalFailure", "injected by the fault proxy"),

@@ -219,6 +219,11 @@ impl World {
         c
     }
 
+    /// The world's root temp dir (mode 0700).
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
     pub fn bin(&self, name: &str) -> PathBuf {
         self.bins.join(name)
     }
@@ -391,7 +396,7 @@ impl World {
     pub fn assert_no_leaks(&self) {
         let mut canaries = self.canaries.lock().unwrap().clone();
         canaries.extend(self.proxy.control.issued_secrets());
-        let codes = self.proxy.control.codes_seen();
+        let codes = self.proxy.control.valid_codes();
         let mut places: Vec<(String, Vec<u8>)> = Vec::new();
         for path in walk(self.root.path()) {
             if path.starts_with(&self.outside) {
