@@ -69,6 +69,7 @@ pub async fn serve<U: Upstream>(
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
+                .half_close(true)
                 .max_buf_size(MAX_BODY + 16 * 1024)
                 .serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = conn.await {
