@@ -159,9 +159,17 @@ mod tests {
 
     #[test]
     fn set_key_appends_a_new_section_and_keeps_the_rest() {
-        let out = set_key(CONFIG, "profile dev", "credential_process", "/bin/k --profile dev");
+        let out = set_key(
+            CONFIG,
+            "profile dev",
+            "credential_process",
+            "/bin/k --profile dev",
+        );
         assert!(out.starts_with(CONFIG), "{out}");
-        assert!(out.ends_with("\n[profile dev]\ncredential_process = /bin/k --profile dev\n"), "{out}");
+        assert!(
+            out.ends_with("\n[profile dev]\ncredential_process = /bin/k --profile dev\n"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -169,14 +177,20 @@ mod tests {
         let once = set_key(CONFIG, "profile other", "output", "text");
         assert_eq!(once, CONFIG.replace("output = json", "output = text"));
         let added = set_key(CONFIG, "default", "credential_process", "x");
-        assert!(added.contains("region = eu-west-1\ncredential_process = x\n\n[profile other]"), "{added}");
+        assert!(
+            added.contains("region = eu-west-1\ncredential_process = x\n\n[profile other]"),
+            "{added}"
+        );
         assert_eq!(set_key(&added, "default", "credential_process", "x"), added);
     }
 
     #[test]
     fn remove_key_drops_an_emptied_section_only() {
         let with = set_key(CONFIG, "profile dev", "credential_process", "x");
-        assert_eq!(remove_key(&with, "profile dev", "credential_process").trim_end(), CONFIG.trim_end());
+        assert_eq!(
+            remove_key(&with, "profile dev", "credential_process").trim_end(),
+            CONFIG.trim_end()
+        );
         let out = remove_key(CONFIG, "profile other", "output");
         assert!(out.contains("[profile other]\n# keep me\n"), "{out}");
         assert_eq!(remove_key(CONFIG, "profile none", "x"), CONFIG);
@@ -188,7 +202,10 @@ mod tests {
         assert_eq!(get_key(creds, "b", "aws_secret_access_key"), Some("sb"));
         assert_eq!(get_key(creds, "a", "aws_access_key_id"), Some("AKIAA"));
         let out = remove_section(creds, "a");
-        assert_eq!(out, "[b]\naws_access_key_id=AKIAB\naws_secret_access_key=sb\n");
+        assert_eq!(
+            out,
+            "[b]\naws_access_key_id=AKIAB\naws_secret_access_key=sb\n"
+        );
         assert!(!has_section(&out, "a"));
     }
 }

@@ -72,7 +72,9 @@ fn import(profile: &str, from: Option<&str>, scrub: bool) -> Result<()> {
         }
         None => {
             let id = std::env::var("AWS_ACCESS_KEY_ID").ok();
-            let secret = std::env::var("AWS_SECRET_ACCESS_KEY").ok().map(Zeroizing::new);
+            let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
+                .ok()
+                .map(Zeroizing::new);
             match (id, secret) {
                 (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => (i, s),
                 _ => bail!("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --from-credentials-profile P"),
@@ -86,7 +88,9 @@ fn import(profile: &str, from: Option<&str>, scrub: bool) -> Result<()> {
     OsKeyStore
         .set(profile, &key)
         .context("cannot store the key; run `keyward doctor` to check the keychain")?;
-    let back = OsKeyStore.get(profile)?.context("the keychain did not keep the key")?;
+    let back = OsKeyStore
+        .get(profile)?
+        .context("the keychain did not keep the key")?;
     if back.id != key.id || back.expose_secret() != key.expose_secret() {
         bail!("the keychain returned a different key than was stored; nothing was scrubbed");
     }

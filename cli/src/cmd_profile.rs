@@ -54,7 +54,7 @@ pub fn config_path() -> Result<PathBuf> {
 
 pub fn run(cmd: ProfileCommand) -> Result<()> {
     match cmd {
-        ProfileCommand::Add(a) => add(a),
+        ProfileCommand::Add(a) => add(&a),
         ProfileCommand::List { json } => list(json),
         ProfileCommand::Remove { name } => remove(&name),
     }
@@ -71,11 +71,15 @@ pub fn helper_command(profile: &str) -> Result<String> {
         (exe.clone(), " credential-process")
     };
     let bin = bin.to_string_lossy().into_owned();
-    let quoted = if bin.contains(char::is_whitespace) { format!("\"{bin}\"") } else { bin };
+    let quoted = if bin.contains(char::is_whitespace) {
+        format!("\"{bin}\"")
+    } else {
+        bin
+    };
     Ok(format!("{quoted}{sub} --profile {profile}"))
 }
 
-fn add(a: AddArgs) -> Result<()> {
+fn add(a: &AddArgs) -> Result<()> {
     validate_name(&a.name).map_err(anyhow::Error::msg)?;
     let mfa_process = a
         .mfa_process
@@ -130,7 +134,12 @@ fn add(a: AddArgs) -> Result<()> {
     let aws_path = awsfiles::config_path()?;
     let text = awsfiles::read_or_empty(&aws_path)?;
     let section = awsfiles::config_section(&a.name);
-    let mut updated = awsfiles::set_key(&text, &section, "credential_process", &helper_command(&a.name)?);
+    let mut updated = awsfiles::set_key(
+        &text,
+        &section,
+        "credential_process",
+        &helper_command(&a.name)?,
+    );
     if let Some(r) = &a.region {
         updated = awsfiles::set_key(&updated, &section, "region", r);
     }
@@ -138,7 +147,10 @@ fn add(a: AddArgs) -> Result<()> {
     config::write_atomic(&aws_path, updated.as_bytes())
         .with_context(|| format!("cannot write {}", aws_path.display()))?;
     println!("profile `{}` saved in {}", a.name, path.display());
-    println!("[{section}] in {} now runs keyward for credentials", aws_path.display());
+    println!(
+        "[{section}] in {} now runs keyward for credentials",
+        aws_path.display()
+    );
     if let Ok(Profile::Base(_)) = cfg.resolve(&a.name) {
         println!("next: `keyward key import --profile {}` (if not done), then `keyward login --profile {}`", a.name, a.name);
     }
@@ -164,7 +176,11 @@ fn list(json: bool) -> Result<()> {
                 "base",
                 humantime::format_duration(b.session_duration).to_string(),
                 b.mfa_serial,
-                if b.mfa_process.is_some() { " (mfa_process)" } else { "" }
+                if b.mfa_process.is_some() {
+                    " (mfa_process)"
+                } else {
+                    ""
+                }
             ),
             Profile::Role(r) => println!(
                 "{:<20} {:<5} {:<8} {} via {}{}",
@@ -173,7 +189,11 @@ fn list(json: bool) -> Result<()> {
                 humantime::format_duration(r.duration).to_string(),
                 r.role_arn,
                 r.source.name,
-                if r.needs_direct_mfa() { " (direct with MFA)" } else { "" }
+                if r.needs_direct_mfa() {
+                    " (direct with MFA)"
+                } else {
+                    ""
+                }
             ),
         }
     }
@@ -193,12 +213,16 @@ fn remove(name: &str) -> Result<()> {
         .map(|(n, _)| n.clone())
         .collect();
     if !dependents.is_empty() {
-        bail!("role profiles {} use `{name}` as their source; remove them first", dependents.join(", "));
+        bail!(
+            "role profiles {} use `{name}` as their source; remove them first",
+            dependents.join(", ")
+        );
     }
     let aws_path = awsfiles::config_path()?;
     let text = awsfiles::read_or_empty(&aws_path)?;
     let section = awsfiles::config_section(name);
-    let ours = awsfiles::get_key(&text, &section, "credential_process").is_some_and(|v| v.contains("keyward"));
+    let ours = awsfiles::get_key(&text, &section, "credential_process")
+        .is_some_and(|v| v.contains("keyward"));
     cfg.save(&path)?;
     if ours {
         let updated = awsfiles::remove_key(&text, &section, "credential_process");

@@ -47,8 +47,13 @@ fn default_profile() -> Result<String> {
         .collect();
     match bases.as_slice() {
         [one] => Ok(one.clone()),
-        [] => bail!("no keyward profile yet; add one with `keyward profile add NAME --mfa-serial ARN`"),
-        many => bail!("several profiles ({}); pick one with --profile", many.join(", ")),
+        [] => bail!(
+            "no keyward profile yet; add one with `keyward profile add NAME --mfa-serial ARN`"
+        ),
+        many => bail!(
+            "several profiles ({}); pick one with --profile",
+            many.join(", ")
+        ),
     }
 }
 
@@ -57,8 +62,10 @@ pub fn login(a: &LoginArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => default_profile()?,
     };
-    let body = fetch(&Client::default_socket(), &profile, Prompt::IfTerminal).map_err(|e| anyhow::anyhow!(e.message))?;
-    let doc: serde_json::Value = serde_json::from_slice(&body).context("unreadable credentials from keywardd")?;
+    let body = fetch(&Client::default_socket(), &profile, Prompt::IfTerminal)
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&body).context("unreadable credentials from keywardd")?;
     let exp = doc["Expiration"].as_str().unwrap_or("?").to_owned();
     drop(doc);
     println!("logged in: profile `{profile}` has a session until {exp}");
@@ -70,8 +77,12 @@ pub fn status(a: &StatusArgs) -> Result<()> {
     let st = client.status();
     if a.json {
         let doc = match &st {
-            Ok(s) => serde_json::json!({"running": true, "cli_version": env!("CARGO_PKG_VERSION"), "daemon": s}),
-            Err(e) => serde_json::json!({"running": false, "cli_version": env!("CARGO_PKG_VERSION"), "error": e.to_string(), "socket": client.socket()}),
+            Ok(s) => {
+                serde_json::json!({"running": true, "cli_version": env!("CARGO_PKG_VERSION"), "daemon": s})
+            }
+            Err(e) => {
+                serde_json::json!({"running": false, "cli_version": env!("CARGO_PKG_VERSION"), "error": e.to_string(), "socket": client.socket()})
+            }
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
         if st.is_err() {
@@ -82,7 +93,10 @@ pub fn status(a: &StatusArgs) -> Result<()> {
     match st {
         Ok(s) => print_status(&s),
         Err(e) => {
-            println!("keywardd is not running ({e}) at {}", client.socket().display());
+            println!(
+                "keywardd is not running ({e}) at {}",
+                client.socket().display()
+            );
             println!("it starts on the next AWS command, or run `keyward daemon start`");
             std::process::exit(3);
         }
@@ -91,7 +105,10 @@ pub fn status(a: &StatusArgs) -> Result<()> {
 }
 
 fn print_status(s: &Status) {
-    println!("keywardd {} (protocol {}), pid {}", s.version, s.protocol, s.pid);
+    println!(
+        "keywardd {} (protocol {}), pid {}",
+        s.version, s.protocol, s.pid
+    );
     for p in &s.revoked {
         println!("profile `{p}`: this computer's key was revoked or deleted; run `keyward setup` to register again");
     }
@@ -99,7 +116,10 @@ fn print_status(s: &Status) {
         println!("no sessions; run `keyward login`");
         return;
     }
-    println!("{:<20} {:<8} {:<6} {:<22} LEFT", "PROFILE", "KIND", "KEY", "EXPIRES");
+    println!(
+        "{:<20} {:<8} {:<6} {:<22} LEFT",
+        "PROFILE", "KIND", "KEY", "EXPIRES"
+    );
     for x in &s.sessions {
         println!(
             "{:<20} {:<8} …{:<5} {:<22} {}",

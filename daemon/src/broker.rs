@@ -49,10 +49,13 @@ struct State {
     epoch: u64,
 }
 
+/// (modified time, length): when either changes, the file is read again.
+type Stamp = (Option<SystemTime>, u64);
+
 /// Caches the parsed config, re-reading it when the file changes.
 pub struct ConfigSource {
     path: PathBuf,
-    cached: Mutex<Option<(Option<SystemTime>, u64, Arc<Config>)>>,
+    cached: Mutex<Option<(Stamp, Arc<Config>)>>,
 }
 
 impl ConfigSource {
@@ -65,18 +68,18 @@ impl ConfigSource {
 
     pub fn get(&self) -> Result<Arc<Config>, ConfigError> {
         let meta = std::fs::metadata(&self.path).ok();
-        let stamp = (
+        let stamp: Stamp = (
             meta.as_ref().and_then(|m| m.modified().ok()),
             meta.as_ref().map_or(0, std::fs::Metadata::len),
         );
         let mut cached = self.cached.lock().expect("config lock");
-        if let Some((m, l, c)) = cached.as_ref() {
-            if (*m, *l) == stamp {
+        if let Some((seen, c)) = cached.as_ref() {
+            if *seen == stamp {
                 return Ok(c.clone());
             }
         }
         let cfg = Arc::new(Config::load(&self.path)?);
-        *cached = Some((stamp.0, stamp.1, cfg.clone()));
+        *cached = Some((stamp, cfg.clone()));
         Ok(cfg)
     }
 }
@@ -129,10 +132,12 @@ impl<U: Upstream> Broker<U> {
     }
 
     fn profile(&self, name: &str) -> Result<Profile, ErrorBody> {
-        let cfg = self
-            .config
-            .get()
-            .map_err(|e| err(ErrorKind::Config, format!("{e}; fix it with `keyward profile add`")))?;
+        let cfg = self.config.get().map_err(|e| {
+            err(
+                ErrorKind::Config,
+                format!("{e}; fix it with `keyward profile add`"),
+            )
+        })?;
         if !cfg.profiles.contains_key(name) {
             let known: Vec<_> = cfg.profiles.keys().map(String::as_str).collect();
             return Err(err(
@@ -143,8 +148,12 @@ impl<U: Upstream> Broker<U> {
                 ),
             ));
         }
-        cfg.resolve(name)
-            .map_err(|e| err(ErrorKind::Config, format!("{e}; fix it with `keyward profile add`")))
+        cfg.resolve(name).map_err(|e| {
+            err(
+                ErrorKind::Config,
+                format!("{e}; fix it with `keyward profile add`"),
+            )
+        })
     }
 
     /// Credentials for `profile`, or `mfa_required` when a code is needed first.
@@ -188,7 +197,11 @@ impl<U: Upstream> Broker<U> {
                     Some(until) if *until > now && now < deadline => (*until).min(deadline),
                     Some(_) if now >= deadline => return Err(required),
                     _ => {
-                        let ttl = if base.mfa_process.is_some() { LEASE_MFA_PROCESS } else { LEASE_TERMINAL };
+                        let ttl = if base.mfa_process.is_some() {
+                            LEASE_MFA_PROCESS
+                        } else {
+                            LEASE_TERMINAL
+                        };
                         st.leases.insert(base.mfa_serial.clone(), now + ttl);
                         required.mfa_process.clone_from(&base.mfa_process);
                         return Err(required);
@@ -225,7 +238,10 @@ impl<U: Upstream> Broker<U> {
             (Some(b), _) => b,
             // No base session to refresh from: keep serving what is still valid.
             (None, Some(s)) => return Ok(s.clone()),
-            (None, None) => self.mfa_session(&r.source.name, &r.source, can_prompt).await?,
+            (None, None) => {
+                self.mfa_session(&r.source.name, &r.source, can_prompt)
+                    .await?
+            }
         };
         let req = AssumeRoleRequest {
             role_arn: r.role_arn.clone(),
@@ -238,8 +254,12 @@ impl<U: Upstream> Broker<U> {
         let base_name = r.source.name.clone();
         let result = self
             .flight(&r.name, move || async move {
-                this.call(&base_name, this.upstream.assume_role(Caller::Session(base_session), req))
-                    .await
+                this.call(
+                    &base_name,
+                    this.upstream
+                        .assume_role(Caller::Session(base_session), req),
+                )
+                .await
             })
             .await;
         match result {
@@ -265,7 +285,10 @@ impl<U: Upstream> Broker<U> {
     pub async fn submit_mfa(self: &Arc<Self>, profile: &str, code: Zeroizing<String>) -> Outcome {
         let prof = self.profile(profile)?;
         if !is_valid_code(&code) {
-            return Err(err(ErrorKind::MfaInvalid, "an MFA code is 6 digits; try again"));
+            return Err(err(
+                ErrorKind::MfaInvalid,
+                "an MFA code is 6 digits; try again",
+            ));
         }
         let (target, base) = match &prof {
             Profile::Base(b) => (b.name.clone(), b.clone()),
@@ -297,7 +320,8 @@ impl<U: Upstream> Broker<U> {
                         return Err(e);
                     }
                 }
-                st.last_codes.insert(serial.clone(), (code.clone(), Instant::now()));
+                st.last_codes
+                    .insert(serial.clone(), (code.clone(), Instant::now()));
                 true
             }
         };
@@ -317,12 +341,22 @@ impl<U: Upstream> Broker<U> {
                                     external_id: r.external_id.clone(),
                                     region: base2.region.clone(),
                                 };
-                                let caller = Caller::KeyWithMfa { key, serial: base2.mfa_serial.clone(), code };
+                                let caller = Caller::KeyWithMfa {
+                                    key,
+                                    serial: base2.mfa_serial.clone(),
+                                    code,
+                                };
                                 this.upstream.assume_role(caller, req).await
                             }
                             None => {
                                 this.upstream
-                                    .get_session_token(key, base2.region.clone(), base2.mfa_serial.clone(), code, base2.session_duration)
+                                    .get_session_token(
+                                        key,
+                                        base2.region.clone(),
+                                        base2.mfa_serial.clone(),
+                                        code,
+                                        base2.session_duration,
+                                    )
                                     .await
                             }
                         }
@@ -494,7 +528,10 @@ impl<U: Upstream> Broker<U> {
 async fn join(mut rx: watch::Receiver<Option<Outcome>>) -> Outcome {
     match rx.wait_for(Option::is_some).await {
         Ok(v) => v.clone().expect("checked is_some"),
-        Err(_) => Err(err(ErrorKind::Internal, "the STS call was abandoned; try again")),
+        Err(_) => Err(err(
+            ErrorKind::Internal,
+            "the STS call was abandoned; try again",
+        )),
     }
 }
 
@@ -502,11 +539,17 @@ async fn join(mut rx: watch::Receiver<Option<Outcome>>) -> Outcome {
 fn session_name(base: &str) -> String {
     let mut name: String = format!("keyward-{base}")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     name.truncate(64);
     name
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests;

@@ -192,7 +192,9 @@ impl Config {
                         )))
                     }
                     Err(_) => {
-                        return Err(invalid(format!("source profile `{source_name}` is missing")))
+                        return Err(invalid(format!(
+                            "source profile `{source_name}` is missing"
+                        )))
                     }
                 };
                 let duration = entry
@@ -270,9 +272,13 @@ mod tests {
             duration = "2h"
         "#)
         .unwrap();
-        let Profile::Base(b) = c.resolve("dev").unwrap() else { panic!() };
+        let Profile::Base(b) = c.resolve("dev").unwrap() else {
+            panic!()
+        };
         assert_eq!(b.session_duration, Duration::from_secs(8 * 3600));
-        let Profile::Role(r) = c.resolve("admin").unwrap() else { panic!() };
+        let Profile::Role(r) = c.resolve("admin").unwrap() else {
+            panic!()
+        };
         assert_eq!(r.source.name, "dev");
         assert!(r.needs_direct_mfa());
     }

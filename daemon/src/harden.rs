@@ -12,7 +12,9 @@ pub fn harden() -> Vec<String> {
         problems.push(format!("RLIMIT_CORE=0: {e}"));
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
         problems.push(format!("PR_SET_DUMPABLE=0: {e}"));
     }
     problems

@@ -67,8 +67,9 @@ impl OsKeyStore {
         {
             // Named explicitly: if the Secret Service feature were off this would not
             // compile, instead of silently falling back to keyring's mock store.
-            let cred = keyring::secret_service::SsCredential::new_with_target(None, SERVICE, profile)
-                .map_err(map_err)?;
+            let cred =
+                keyring::secret_service::SsCredential::new_with_target(None, SERVICE, profile)
+                    .map_err(map_err)?;
             Ok(keyring::Entry::new_with_credential(Box::new(cred)))
         }
         #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
@@ -80,8 +81,9 @@ impl OsKeyStore {
 
 fn map_err(e: keyring::Error) -> KeychainError {
     match e {
-        keyring::Error::NoStorageAccess(inner) => KeychainError::Unavailable(inner.to_string()),
-        keyring::Error::PlatformFailure(inner) => KeychainError::Unavailable(inner.to_string()),
+        keyring::Error::NoStorageAccess(inner) | keyring::Error::PlatformFailure(inner) => {
+            KeychainError::Unavailable(inner.to_string())
+        }
         other => KeychainError::Platform(other.to_string()),
     }
 }
@@ -99,7 +101,9 @@ impl KeyStore for OsKeyStore {
     }
 
     fn set(&self, profile: &str, key: &AccessKey) -> Result<(), KeychainError> {
-        Self::entry(profile)?.set_password(&encode(key)).map_err(map_err)
+        Self::entry(profile)?
+            .set_password(&encode(key))
+            .map_err(map_err)
     }
 
     fn delete(&self, profile: &str) -> Result<bool, KeychainError> {
@@ -146,7 +150,10 @@ mod tests {
         let store = MemoryKeyStore::default();
         assert!(store.get("dev").unwrap().is_none());
         store
-            .set("dev", &AccessKey::new("AKIA1", SecretString::from("s3cr3t")))
+            .set(
+                "dev",
+                &AccessKey::new("AKIA1", SecretString::from("s3cr3t")),
+            )
             .unwrap();
         let got = store.get("dev").unwrap().unwrap();
         assert_eq!(got.id, "AKIA1");
@@ -157,7 +164,10 @@ mod tests {
 
     #[test]
     fn foreign_entry_is_reported_as_corrupt() {
-        assert!(matches!(decode("p", "hunter2"), Err(KeychainError::Corrupt(_))));
+        assert!(matches!(
+            decode("p", "hunter2"),
+            Err(KeychainError::Corrupt(_))
+        ));
         let _ = SecretString::from("x").expose_secret().len();
     }
 }

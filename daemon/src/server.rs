@@ -13,7 +13,8 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use keyward_proto::{
-    CredentialsRequest, ErrorBody, ErrorKind, MfaSubmit, MAX_BODY, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    CredentialsRequest, ErrorBody, ErrorKind, MfaSubmit, MAX_BODY, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
 };
 use tokio::net::UnixListener;
 use tokio::sync::watch;
@@ -50,7 +51,10 @@ pub async fn serve<U: Upstream>(
         match stream.peer_cred() {
             Ok(cred) if cred.uid() == my_uid => {}
             Ok(cred) => {
-                tracing::warn!(peer_uid = cred.uid(), "refused a connection from another user");
+                tracing::warn!(
+                    peer_uid = cred.uid(),
+                    "refused a connection from another user"
+                );
                 continue;
             }
             Err(e) => {
@@ -99,7 +103,7 @@ async fn handle<U: Upstream>(
         return json(StatusCode::OK, &serde_json::json!({"stopping": true}));
     }
     if client_protocol != Some(PROTOCOL_VERSION) {
-        return error(ErrorBody::new(
+        return error(&ErrorBody::new(
             ErrorKind::ProtocolMismatch,
             format!(
                 "keywardd speaks protocol {PROTOCOL_VERSION}, the client sent {}; run `keyward daemon restart`",
@@ -109,32 +113,32 @@ async fn handle<U: Upstream>(
     }
     let body = match read_body(req).await {
         Ok(b) => b,
-        Err(e) => return error(e),
+        Err(e) => return error(&e),
     };
     match route.1.as_str() {
         "/v1/credentials" if route.0 == Method::POST => {
             let parsed: CredentialsRequest = match parse(&body) {
                 Ok(p) => p,
-                Err(e) => return error(e),
+                Err(e) => return error(&e),
             };
             tracing::debug!(profile = %parsed.profile, "credentials requested");
-            creds(broker.credentials(&parsed.profile, parsed.can_prompt).await)
+            creds(&broker.credentials(&parsed.profile, parsed.can_prompt).await)
         }
         "/v1/mfa" if route.0 == Method::POST => {
             let parsed: MfaSubmit = match parse(&body) {
                 Ok(p) => p,
-                Err(e) => return error(e),
+                Err(e) => return error(&e),
             };
             tracing::debug!(profile = %parsed.profile, "MFA code submitted");
             let code = Zeroizing::new(parsed.code.clone());
-            creds(broker.submit_mfa(&parsed.profile, code).await)
+            creds(&broker.submit_mfa(&parsed.profile, code).await)
         }
         "/v1/lock" if route.0 == Method::POST => {
             let n = broker.lock();
             tracing::info!(sessions = n, "locked: every session forgotten");
             json(StatusCode::OK, &serde_json::json!({"forgotten": n}))
         }
-        _ => error(ErrorBody::new(
+        _ => error(&ErrorBody::new(
             ErrorKind::BadRequest,
             format!("no route {} {}", route.0, route.1),
         )),
@@ -144,12 +148,18 @@ async fn handle<U: Upstream>(
 async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {
     let limited = Limited::new(req.into_body(), MAX_BODY);
     match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
-        Err(_) => Err(ErrorBody::new(ErrorKind::BadRequest, "request body timed out")),
+        Err(_) => Err(ErrorBody::new(
+            ErrorKind::BadRequest,
+            "request body timed out",
+        )),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ErrorBody::new(
             ErrorKind::TooLarge,
             format!("request body over {MAX_BODY} bytes"),
         )),
-        Ok(Err(_)) => Err(ErrorBody::new(ErrorKind::BadRequest, "unreadable request body")),
+        Ok(Err(_)) => Err(ErrorBody::new(
+            ErrorKind::BadRequest,
+            "unreadable request body",
+        )),
         Ok(Ok(c)) => Ok(Zeroizing::new(c.to_bytes().to_vec())),
     }
 }
@@ -158,12 +168,16 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ErrorBody> {
     serde_json::from_slice(body).map_err(|e| {
         ErrorBody::new(
             ErrorKind::BadRequest,
-            format!("malformed request body at line {} column {}", e.line(), e.column()),
+            format!(
+                "malformed request body at line {} column {}",
+                e.line(),
+                e.column()
+            ),
         )
     })
 }
 
-fn creds(outcome: Result<Arc<crate::session::Session>, ErrorBody>) -> Resp {
+fn creds(outcome: &Result<Arc<crate::session::Session>, ErrorBody>) -> Resp {
     match outcome {
         Ok(s) => {
             let body = Bytes::from_owner(s.process_json());
@@ -187,8 +201,8 @@ fn status_for(kind: ErrorKind) -> StatusCode {
     }
 }
 
-fn error(e: ErrorBody) -> Resp {
-    json(status_for(e.kind), &e)
+fn error(e: &ErrorBody) -> Resp {
+    json(status_for(e.kind), e)
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Resp {

@@ -157,8 +157,14 @@ mod tests {
     #[test]
     fn debug_redacts_secrets() {
         let s = format!("{:?}", session());
-        assert!(!s.contains("SECRETKEYCANARY") && !s.contains("TOKENCANARY"), "{s}");
-        let k = format!("{:?}", AccessKey::new("AKIA1", SecretString::from("LONGTERMCANARY")));
+        assert!(
+            !s.contains("SECRETKEYCANARY") && !s.contains("TOKENCANARY"),
+            "{s}"
+        );
+        let k = format!(
+            "{:?}",
+            AccessKey::new("AKIA1", SecretString::from("LONGTERMCANARY"))
+        );
         assert!(!k.contains("LONGTERMCANARY"), "{k}");
     }
 

@@ -116,7 +116,10 @@ fn key_credentials(key: &AccessKey) -> Credentials {
     Credentials::new(&key.id, key.expose_secret(), None, None, "keyward-keychain")
 }
 
-fn to_session(c: Option<&aws_sdk_sts::types::Credentials>, kind: SessionKind) -> Result<Session, StsError> {
+fn to_session(
+    c: Option<&aws_sdk_sts::types::Credentials>,
+    kind: SessionKind,
+) -> Result<Session, StsError> {
     let c = c.ok_or_else(|| StsError::Transient("STS answered without credentials".into()))?;
     let exp = SystemTime::try_from(*c.expiration())
         .map_err(|_| StsError::Transient("STS answered with an unreadable expiration".into()))?;
@@ -150,7 +153,10 @@ where
             "request could not be sent".into()
         }),
         SdkError::ResponseError(_) => StsError::Transient("unreadable response".into()),
-        other => StsError::Transient(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(other))),
+        other => StsError::Transient(format!(
+            "{}",
+            aws_smithy_types::error::display::DisplayErrorContext(other)
+        )),
     }
 }
 
@@ -162,8 +168,12 @@ pub fn classify_code(code: &str, message: String) -> StsError {
             StsError::InvalidMfa(message)
         }
         "AccessDenied" | "AccessDeniedException" => StsError::AccessDenied(message),
-        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "ServiceUnavailable"
-        | "InternalFailure" | "InternalError" => StsError::Transient(format!("{code}: {message}")),
+        "Throttling"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "ServiceUnavailable"
+        | "InternalFailure"
+        | "InternalError" => StsError::Transient(format!("{code}: {message}")),
         _ => StsError::Other {
             code: code.to_owned(),
             message,
@@ -197,7 +207,11 @@ impl Upstream for AwsSts {
         to_session(out.credentials(), SessionKind::Base)
     }
 
-    async fn assume_role(&self, caller: Caller, req: AssumeRoleRequest) -> Result<Session, StsError> {
+    async fn assume_role(
+        &self,
+        caller: Caller,
+        req: AssumeRoleRequest,
+    ) -> Result<Session, StsError> {
         let (creds, mfa, kind) = match caller {
             Caller::Session(s) => (
                 Credentials::new(
@@ -210,9 +224,11 @@ impl Upstream for AwsSts {
                 None,
                 SessionKind::Role,
             ),
-            Caller::KeyWithMfa { key, serial, code } => {
-                (key_credentials(&key), Some((serial, code)), SessionKind::RoleMfa)
-            }
+            Caller::KeyWithMfa { key, serial, code } => (
+                key_credentials(&key),
+                Some((serial, code)),
+                SessionKind::RoleMfa,
+            ),
         };
         let client = self.client(creds, req.region);
         let mut call = client
@@ -236,12 +252,27 @@ mod tests {
     #[test]
     fn codes_are_classified() {
         assert!(matches!(
-            classify_code("AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code.".into()),
+            classify_code(
+                "AccessDenied",
+                "MultiFactorAuthentication failed with invalid MFA one time pass code.".into()
+            ),
             StsError::InvalidMfa(_)
         ));
-        assert!(matches!(classify_code("AccessDenied", "no".into()), StsError::AccessDenied(_)));
-        assert!(matches!(classify_code("InvalidClientTokenId", "x".into()), StsError::KeyInvalid(_)));
-        assert!(matches!(classify_code("Throttling", "x".into()), StsError::Transient(_)));
-        assert!(matches!(classify_code("Weird", "x".into()), StsError::Other { .. }));
+        assert!(matches!(
+            classify_code("AccessDenied", "no".into()),
+            StsError::AccessDenied(_)
+        ));
+        assert!(matches!(
+            classify_code("InvalidClientTokenId", "x".into()),
+            StsError::KeyInvalid(_)
+        ));
+        assert!(matches!(
+            classify_code("Throttling", "x".into()),
+            StsError::Transient(_)
+        ));
+        assert!(matches!(
+            classify_code("Weird", "x".into()),
+            StsError::Other { .. }
+        ));
     }
 }

@@ -24,7 +24,10 @@ impl Response {
         serde_json::from_slice(&self.body).unwrap_or_else(|_| {
             ErrorBody::new(
                 ErrorKind::Internal,
-                format!("keywardd answered HTTP {} with an unreadable body", self.status),
+                format!(
+                    "keywardd answered HTTP {} with an unreadable body",
+                    self.status
+                ),
             )
         })
     }
@@ -134,7 +137,10 @@ fn read_response(stream: &mut UnixStream) -> io::Result<Response> {
     while body.len() < len {
         let n = stream.read(&mut chunk)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated response"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated response",
+            ));
         }
         body.extend_from_slice(&chunk[..n]);
         chunk[..n].fill(0);

@@ -69,7 +69,11 @@ pub enum Prompt {
 
 /// Gets credential_process JSON for `profile`, starting the daemon and asking for an MFA
 /// code when needed.
-pub fn fetch(client: &Client, profile: &str, prompt: Prompt) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {
+pub fn fetch(
+    client: &Client,
+    profile: &str,
+    prompt: Prompt,
+) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {
     spawn::ensure_running(client).map_err(|m| ErrorBody::new(ErrorKind::Internal, m))?;
     let mut terminal = match prompt {
         Prompt::IfTerminal => tty::open_tty(),
@@ -105,7 +109,10 @@ pub fn fetch(client: &Client, profile: &str, prompt: Prompt) -> Result<Zeroizing
             ErrorKind::MfaReused => {
                 let wait = err.retry_after_secs.unwrap_or(5).min(31);
                 if let Some(t) = terminal.as_mut() {
-                    let _ = writeln!(t, "keyward: that code was already used; wait {wait}s for the next one");
+                    let _ = writeln!(
+                        t,
+                        "keyward: that code was already used; wait {wait}s for the next one"
+                    );
                 }
                 if err.mfa_process.is_some() || terminal.is_none() {
                     std::thread::sleep(Duration::from_secs(wait));
@@ -154,8 +161,16 @@ fn obtain_code(
         ));
     };
     let device = err.mfa_serial.as_deref().unwrap_or("your MFA device");
-    let code = tty::prompt_code(t, &format!("keyward: MFA code for `{profile}` ({device}): "))
-        .map_err(|e| ErrorBody::new(ErrorKind::MfaRequired, format!("cannot read from the terminal: {e}")))?;
+    let code = tty::prompt_code(
+        t,
+        &format!("keyward: MFA code for `{profile}` ({device}): "),
+    )
+    .map_err(|e| {
+        ErrorBody::new(
+            ErrorKind::MfaRequired,
+            format!("cannot read from the terminal: {e}"),
+        )
+    })?;
     if !tty::is_valid_code(&code) {
         return Err(ErrorBody::new(
             ErrorKind::MfaInvalid,

@@ -42,7 +42,12 @@ pub fn ensure_running(client: &Client) -> Result<(), String> {
     match client.connect() {
         Ok(_) => return Ok(()),
         Err(e) if daemon_missing(&e) => {}
-        Err(e) => return Err(format!("cannot reach keywardd at {}: {e}", client.socket().display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot reach keywardd at {}: {e}",
+                client.socket().display()
+            ))
+        }
     }
     let dir = paths::ensure_runtime_dir().map_err(|e| format!("cannot start keywardd: {e}"))?;
     let lock = OpenOptions::new()

@@ -11,7 +11,11 @@ use zeroize::Zeroizing;
 
 /// The controlling terminal, if this process has one.
 pub fn open_tty() -> Option<File> {
-    OpenOptions::new().read(true).write(true).open("/dev/tty").ok()
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()
 }
 
 /// A TOTP code is six ASCII digits.
@@ -42,11 +46,11 @@ pub fn prompt_code(tty: &mut File, prompt: &str) -> io::Result<Zeroizing<String>
 /// Runs the mfa_process argv without a shell and returns the code it printed.
 /// Its output is never logged or echoed.
 pub fn run_mfa_process(argv: &[String], timeout: Duration) -> io::Result<Zeroizing<String>> {
-    let (prog, args) = argv
+    let (prog, rest) = argv
         .split_first()
         .ok_or_else(|| io::Error::other("mfa_process is empty"))?;
     let mut child = Command::new(prog)
-        .args(args)
+        .args(rest)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -109,7 +113,10 @@ mod tests {
         assert_eq!(code.as_str(), "654321");
         let bad = vec!["echo".to_owned(), "nope".to_owned()];
         let err = run_mfa_process(&bad, Duration::from_secs(5)).unwrap_err();
-        assert!(!err.to_string().contains("nope"), "output must not be echoed: {err}");
+        assert!(
+            !err.to_string().contains("nope"),
+            "output must not be echoed: {err}"
+        );
         let missing = vec!["/nonexistent/keyward-mfa".to_owned()];
         assert!(run_mfa_process(&missing, Duration::from_secs(5)).is_err());
     }

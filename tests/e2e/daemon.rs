@@ -43,7 +43,9 @@ fn assert_still_serving(w: &World) {
 
 #[test]
 fn socket_is_private_single_instance_and_reclaimed_after_kill() {
-    let Some(w) = World::new("socket_is_private_single_instance_and_reclaimed_after_kill") else { return };
+    let Some(w) = World::new("socket_is_private_single_instance_and_reclaimed_after_kill") else {
+        return;
+    };
     w.keyward_ok(&["daemon", "start"]);
     let dir = w.run.join("keyward");
     let sock = dir.join(keyward_proto::paths::SOCKET_NAME);
@@ -58,10 +60,17 @@ fn socket_is_private_single_instance_and_reclaimed_after_kill() {
     });
     assert_eq!(out.status.code(), Some(3), "a second daemon exits 3");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already running") && err.contains(&pid.to_string()), "{err}");
+    assert!(
+        err.contains("already running") && err.contains(&pid.to_string()),
+        "{err}"
+    );
     assert_still_serving(&w);
 
-    rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), rustix::process::Signal::KILL).unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
     while std::path::Path::new(&format!("/proc/{pid}")).exists() {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -75,12 +84,17 @@ fn socket_is_private_single_instance_and_reclaimed_after_kill() {
 
 #[test]
 fn hostile_input_gets_clear_errors_and_the_daemon_keeps_serving() {
-    let Some(w) = World::new("hostile_input_gets_clear_errors_and_the_daemon_keeps_serving") else { return };
+    let Some(w) = World::new("hostile_input_gets_clear_errors_and_the_daemon_keeps_serving") else {
+        return;
+    };
     w.keyward_ok(&["daemon", "start"]);
     let v = keyward_proto::PROTOCOL_VERSION;
 
     let garbage = raw(&w, b"\x00\xff\xfe\x16\x03\x01 not http at all\r\n\r\n");
-    assert!(garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    assert!(
+        garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"),
+        "{garbage}"
+    );
     assert_still_serving(&w);
 
     let mut big = format!(
@@ -95,26 +109,47 @@ fn hostile_input_gets_clear_errors_and_the_daemon_keeps_serving() {
     assert_still_serving(&w);
 
     let resp = raw(&w, format!("POST /v1/credentials HTTP/1.1\r\nhost: k\r\n{PROTOCOL_HEADER}: {v}\r\ncontent-length: 9\r\n\r\n{{\"nope\":1").as_bytes());
-    assert!(resp.starts_with("HTTP/1.1 400") && resp.contains("bad_request"), "{resp}");
+    assert!(
+        resp.starts_with("HTTP/1.1 400") && resp.contains("bad_request"),
+        "{resp}"
+    );
 
     let resp = raw(&w, format!("POST /v1/credentials HTTP/1.1\r\nhost: k\r\n{PROTOCOL_HEADER}: 999\r\ncontent-length: 2\r\n\r\n{{}}").as_bytes());
-    assert!(resp.starts_with("HTTP/1.1 400") && resp.contains("protocol_mismatch"), "{resp}");
+    assert!(
+        resp.starts_with("HTTP/1.1 400") && resp.contains("protocol_mismatch"),
+        "{resp}"
+    );
     assert!(resp.contains("keyward daemon restart"), "{resp}");
 
     let out = w.helper("no-such-profile");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no keyward profile `no-such-profile`") && err.contains("keyward profile add"), "{err}");
+    assert!(
+        err.contains("no keyward profile `no-such-profile`") && err.contains("keyward profile add"),
+        "{err}"
+    );
     let resp = w
         .client()
-        .post("/v1/credentials", &keyward_proto::CredentialsRequest { profile: "x".into(), can_prompt: false })
+        .post(
+            "/v1/credentials",
+            &keyward_proto::CredentialsRequest {
+                profile: "x".into(),
+                can_prompt: false,
+            },
+        )
         .unwrap();
     assert_eq!(resp.status, 404);
     assert_eq!(resp.error().kind, ErrorKind::UnknownProfile);
 
     let resp = w
         .client()
-        .post("/v1/mfa", &keyward_proto::MfaSubmit { profile: "x".into(), code: "12".into() })
+        .post(
+            "/v1/mfa",
+            &keyward_proto::MfaSubmit {
+                profile: "x".into(),
+                code: "12".into(),
+            },
+        )
         .unwrap();
     assert!(!resp.is_success());
     assert_still_serving(&w);
@@ -123,7 +158,9 @@ fn hostile_input_gets_clear_errors_and_the_daemon_keeps_serving() {
 
 #[test]
 fn another_users_connection_is_refused() {
-    let Some(w) = World::new("another_users_connection_is_refused") else { return };
+    let Some(w) = World::new("another_users_connection_is_refused") else {
+        return;
+    };
     if !rustix::process::getuid().is_root() || which("setpriv").is_none() {
         keyward_tests::world::skip(&w.test, "needs root and setpriv to act as another user");
         return;
@@ -141,12 +178,19 @@ fn another_users_connection_is_refused() {
     let exe = w.outside.join("keyward-as-nobody");
     std::fs::copy(w.bin("keyward"), &exe).unwrap();
     let mut c = w.command("setpriv");
-    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&exe).args(["status", "--json"]);
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["status", "--json"]);
     let out = w.output(c);
     let got = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "another uid got an answer: {got}");
-    assert!(got.contains("\"running\": false") && !got.contains("\"protocol\""), "{got}");
-    assert!(w.daemon_log().contains("refused a connection from another user"));
+    assert!(
+        got.contains("\"running\": false") && !got.contains("\"protocol\""),
+        "{got}"
+    );
+    assert!(w
+        .daemon_log()
+        .contains("refused a connection from another user"));
     for (p, m) in [(&w.run, 0o700), (&dir, 0o700), (&sock, 0o600)] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
     }
@@ -155,7 +199,9 @@ fn another_users_connection_is_refused() {
 
 #[test]
 fn sigterm_drops_sessions_and_exits_zero() {
-    let Some(w) = World::new("sigterm_drops_sessions_and_exits_zero") else { return };
+    let Some(w) = World::new("sigterm_drops_sessions_and_exits_zero") else {
+        return;
+    };
     let mut c = w.command(w.bin("keywardd"));
     c.stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -165,13 +211,34 @@ fn sigterm_drops_sessions_and_exits_zero() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
-    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
-    assert!(core.split_whitespace().filter(|t| *t == "0").count() >= 2, "core limit 0: {core}");
-    rustix::process::kill_process(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert!(
+        core.split_whitespace().filter(|t| *t == "0").count() >= 2,
+        "core limit 0: {core}"
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(err.contains("SIGTERM: stopping") && err.contains("sessions dropped and zeroized"), "{err}");
-    assert!(!w.client().socket().exists(), "socket removed on a clean stop");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("SIGTERM: stopping") && err.contains("sessions dropped and zeroized"),
+        "{err}"
+    );
+    assert!(
+        !w.client().socket().exists(),
+        "socket removed on a clean stop"
+    );
 }

@@ -34,7 +34,11 @@ pub enum Fault {
     /// Wait this long, then forward.
     Stall(Duration),
     /// Any AWS error.
-    Error { status: u16, code: String, message: String },
+    Error {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 struct Rule {
@@ -149,7 +153,8 @@ impl FaultProxy {
                     .build()
                     .expect("proxy runtime");
                 rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+                    let listener =
+                        tokio::net::TcpListener::from_std(std_listener).expect("listener");
                     serve(listener, ctl, upstream, stop_rx).await;
                 });
             })?;
@@ -198,7 +203,11 @@ pub async fn serve(
                 let control = control.clone();
                 let client = client.clone();
                 let upstream = upstream.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(req, &control, &client, &upstream).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        handle(req, &control, &client, &upstream).await,
+                    )
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
@@ -252,6 +261,7 @@ fn random_token(len: usize, alphabet: &[u8]) -> String {
 }
 
 /// Checks an MFA code like AWS: one step either side, never twice.
+#[allow(clippy::result_large_err)]
 fn check_mfa(control: &Control, serial: &str, code: &str) -> Result<(), Response<Full<Bytes>>> {
     let mut inner = control.inner();
     inner.codes_seen.push(code.to_owned());
@@ -262,7 +272,11 @@ fn check_mfa(control: &Control, serial: &str, code: &str) -> Result<(), Response
     let key = (serial.to_owned(), code.to_owned());
     if inner.used_codes.contains(&key) {
         inner.reused_code_attempts += 1;
-        return Err(aws_error(403, "AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code. "));
+        return Err(aws_error(
+            403,
+            "AccessDenied",
+            "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
+        ));
     }
     let now = totp::now_step();
     let valid = [now - 1, now, now + 1]
@@ -270,7 +284,11 @@ fn check_mfa(control: &Control, serial: &str, code: &str) -> Result<(), Response
         .any(|&c| totp::code(&seed, c) == code);
     if !valid {
         inner.invalid_code_attempts += 1;
-        return Err(aws_error(403, "AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code. "));
+        return Err(aws_error(
+            403,
+            "AccessDenied",
+            "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
+        ));
     }
     inner.used_codes.insert(key);
     inner.valid_codes.push(code.to_owned());
@@ -284,7 +302,11 @@ async fn handle(
     upstream: &str,
 ) -> Response<Full<Bytes>> {
     let (mut parts, body) = req.into_parts();
-    let Ok(body) = body.collect().await.map(http_body_util::Collected::to_bytes) else {
+    let Ok(body) = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+    else {
         return aws_error(400, "BadRequest", "unreadable body");
     };
     let fields = form_fields(&body, parts.uri.query());
@@ -312,13 +334,23 @@ async fn handle(
         let inner = control.inner();
         let owner = inner.session_owner.get(key).unwrap_or(key);
         if inner.rejected_keys.contains(owner) {
-            return aws_error(403, "InvalidClientTokenId", "The security token included in the request is invalid.");
+            return aws_error(
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            );
         }
     }
     match fault {
         Some(Fault::Throttle) => return aws_error(400, "Throttling", "Rate exceeded"),
-        Some(Fault::ServerError) => return aws_error(500, "InternalFailure", "injected by the fault proxy"),
-        Some(Fault::Error { status, code, message }) => return aws_error(status, &code, &message),
+        Some(Fault::ServerError) => {
+            return aws_error(500, "InternalFailure", "injected by the fault proxy")
+        }
+        Some(Fault::Error {
+            status,
+            code,
+            message,
+        }) => return aws_error(status, &code, &message),
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
         None => {}
     }
@@ -335,7 +367,11 @@ async fn handle(
     if let Some(key) = &caller_key {
         let owner = control.inner().session_owner.get(key).cloned();
         if let Some(owner) = owner {
-            if let Some(v) = parts.headers.get("authorization").and_then(|v| v.to_str().ok()) {
+            if let Some(v) = parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+            {
                 let rewritten = v.replacen(key.as_str(), &owner, 1);
                 if let Ok(h) = rewritten.parse() {
                     parts.headers.insert("authorization", h);
@@ -346,11 +382,17 @@ async fn handle(
 
     let uri = format!(
         "{upstream}{}",
-        parts.uri.path_and_query().map_or("/", hyper::http::uri::PathAndQuery::as_str)
+        parts
+            .uri
+            .path_and_query()
+            .map_or("/", hyper::http::uri::PathAndQuery::as_str)
     );
     let mut fwd = Request::builder().method(parts.method.clone()).uri(uri);
     for (name, value) in &parts.headers {
-        if !matches!(name.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
+        if !matches!(
+            name.as_str(),
+            "host" | "content-length" | "connection" | "transfer-encoding"
+        ) {
             fwd = fwd.header(name, value);
         }
     }
@@ -362,7 +404,11 @@ async fn handle(
         Err(e) => return aws_error(502, "ServiceUnavailable", &format!("moto unreachable: {e}")),
     };
     let (mut rparts, rbody) = resp.into_parts();
-    let Ok(rbody) = rbody.collect().await.map(http_body_util::Collected::to_bytes) else {
+    let Ok(rbody) = rbody
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+    else {
         return aws_error(502, "ServiceUnavailable", "unreadable moto response");
     };
     let mut text = String::from_utf8_lossy(&rbody).into_owned();
@@ -370,9 +416,10 @@ async fn handle(
     if rparts.status.is_success() {
         match action.as_str() {
             "CreateVirtualMFADevice" => {
-                if let (Some(serial), Some(seed)) =
-                    (xml_value(&text, "SerialNumber"), xml_value(&text, "Base32StringSeed"))
-                {
+                if let (Some(serial), Some(seed)) = (
+                    xml_value(&text, "SerialNumber"),
+                    xml_value(&text, "Base32StringSeed"),
+                ) {
                     if let Some(seed) = totp::seed_from_wire(seed) {
                         control.inner().seeds.insert(serial.to_owned(), seed);
                     }
@@ -383,7 +430,10 @@ async fn handle(
             }
             _ => {}
         }
-        if let (Some(secret), Some(token)) = (xml_value(&text, "SecretAccessKey"), xml_value(&text, "SessionToken")) {
+        if let (Some(secret), Some(token)) = (
+            xml_value(&text, "SecretAccessKey"),
+            xml_value(&text, "SessionToken"),
+        ) {
             let mut inner = control.inner();
             inner.issued.push(secret.to_owned());
             inner.issued.push(token.to_owned());
@@ -410,11 +460,26 @@ fn fresh_session(control: &Control, xml: &str, caller: Option<&str>) -> String {
     let new_secret = random_token(40, B64);
     let new_token = random_token(300, B64);
     if let Some(owner) = caller {
-        control.inner().session_owner.insert(new_id.clone(), owner.to_owned());
+        control
+            .inner()
+            .session_owner
+            .insert(new_id.clone(), owner.to_owned());
     }
-    xml.replacen(&format!("<AccessKeyId>{id}</AccessKeyId>"), &format!("<AccessKeyId>{new_id}</AccessKeyId>"), 1)
-        .replacen(&format!("<SecretAccessKey>{secret}</SecretAccessKey>"), &format!("<SecretAccessKey>{new_secret}</SecretAccessKey>"), 1)
-        .replacen(&format!("<SessionToken>{token}</SessionToken>"), &format!("<SessionToken>{new_token}</SessionToken>"), 1)
+    xml.replacen(
+        &format!("<AccessKeyId>{id}</AccessKeyId>"),
+        &format!("<AccessKeyId>{new_id}</AccessKeyId>"),
+        1,
+    )
+    .replacen(
+        &format!("<SecretAccessKey>{secret}</SecretAccessKey>"),
+        &format!("<SecretAccessKey>{new_secret}</SecretAccessKey>"),
+        1,
+    )
+    .replacen(
+        &format!("<SessionToken>{token}</SessionToken>"),
+        &format!("<SessionToken>{new_token}</SessionToken>"),
+        1,
+    )
 }
 
 #[cfg(test)]
@@ -429,7 +494,10 @@ mod tests {
 
     #[test]
     fn form_fields_merge_body_and_query() {
-        let f = form_fields(b"Action=GetSessionToken&TokenCode=123456", Some("Version=2011-06-15"));
+        let f = form_fields(
+            b"Action=GetSessionToken&TokenCode=123456",
+            Some("Version=2011-06-15"),
+        );
         assert_eq!(f["Action"], "GetSessionToken");
         assert_eq!(f["Version"], "2011-06-15");
     }

@@ -1,7 +1,9 @@
 //! One isolated world per test. Parts that cannot be found make the test SKIP loudly;
 //! with `KEYWARD_E2E_REQUIRED=1` (set by tests/run.sh, so in CI) a skip is a failure.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -26,9 +28,10 @@ pub fn skip(test: &str, why: &str) {
     let banner = format!(
         "\n==== SKIPPED {test}: {why} ====\n     (./tests/run.sh installs every part; there nothing skips)\n"
     );
-    if std::env::var("KEYWARD_E2E_REQUIRED").is_ok_and(|v| v == "1") {
-        panic!("{banner}KEYWARD_E2E_REQUIRED=1, so a missing part is a failure");
-    }
+    assert!(
+        !std::env::var("KEYWARD_E2E_REQUIRED").is_ok_and(|v| v == "1"),
+        "{banner}KEYWARD_E2E_REQUIRED=1, so a missing part is a failure"
+    );
     eprintln!("{banner}");
     let _ = writeln!(std::io::stdout(), "SKIPPED {test}: {why}");
 }
@@ -37,7 +40,11 @@ pub fn skip(test: &str, why: &str) {
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let deps = exe.parent().expect("deps dir");
-    let dir = if deps.ends_with("deps") { deps.parent().expect("target dir") } else { deps };
+    let dir = if deps.ends_with("deps") {
+        deps.parent().expect("target dir")
+    } else {
+        deps
+    };
     dir.to_path_buf()
 }
 
@@ -91,28 +98,41 @@ pub struct World {
 impl World {
     /// Builds the world, or returns None after a loud SKIP when a part is missing.
     pub fn new(test: &str) -> Option<World> {
-        for part in ["moto_server", "python3", "dbus-daemon", "gnome-keyring-daemon", "dbus-send"] {
+        for part in [
+            "moto_server",
+            "python3",
+            "dbus-daemon",
+            "gnome-keyring-daemon",
+            "dbus-send",
+        ] {
             if which(part).is_none() {
                 skip(test, &format!("`{part}` not found on PATH"));
                 return None;
             }
         }
         let bins = bin_dir();
-        for b in ["keyward", "keywardd", "keyward-credential-process", "keyward-test-totp"] {
+        for b in [
+            "keyward",
+            "keywardd",
+            "keyward-credential-process",
+            "keyward-test-totp",
+        ] {
             assert!(
                 bins.join(b).is_file(),
                 "{} missing: build with `cargo build --workspace --bins` first (tests/run.sh does)",
                 bins.join(b).display()
             );
         }
-        let root = tempfile::Builder::new().prefix("keyward-e2e-").tempdir().expect("tempdir");
+        let root = tempfile::Builder::new()
+            .prefix("keyward-e2e-")
+            .tempdir()
+            .expect("tempdir");
         let home = root.path().join("home");
         let run = root.path().join("run");
         let outside = root.path().join("outside");
         for d in [&home, &run, &outside] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
         let mut children = Vec::new();
 
@@ -124,8 +144,12 @@ impl World {
             .spawn()
             .expect("start moto_server");
         children.push(moto);
-        assert!(wait_for_port(port, Duration::from_secs(30)), "moto_server did not listen on {port}");
-        let proxy = FaultProxy::start(&format!("http://127.0.0.1:{port}")).expect("start the fault proxy");
+        assert!(
+            wait_for_port(port, Duration::from_secs(30)),
+            "moto_server did not listen on {port}"
+        );
+        let proxy =
+            FaultProxy::start(&format!("http://127.0.0.1:{port}")).expect("start the fault proxy");
 
         let mut dbus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
@@ -190,7 +214,10 @@ impl World {
             if String::from_utf8_lossy(&out.stdout).contains("true") {
                 break;
             }
-            assert!(Instant::now() < deadline, "gnome-keyring did not take org.freedesktop.secrets");
+            assert!(
+                Instant::now() < deadline,
+                "gnome-keyring did not take org.freedesktop.secrets"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -230,7 +257,11 @@ impl World {
 
     /// Runs and records a command; returns its output whatever its status.
     pub fn output(&self, mut cmd: Command) -> Output {
-        let argv = format!("{:?} {:?}", cmd.get_program(), cmd.get_args().collect::<Vec<_>>());
+        let argv = format!(
+            "{:?} {:?}",
+            cmd.get_program(),
+            cmd.get_args().collect::<Vec<_>>()
+        );
         self.argvs.lock().unwrap().push(argv);
         let out = cmd.output().expect("spawn");
         let mut o = self.outputs.lock().unwrap();
@@ -272,7 +303,11 @@ impl World {
             .env("AWS_ACCESS_KEY_ID", ADMIN_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET);
         let out = c.output().expect("python3");
-        assert!(out.status.success(), "aws_admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "aws_admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("admin JSON")
     }
 
@@ -282,7 +317,11 @@ impl World {
         let mut c = self.command("python3");
         c.arg(script).args(args);
         let out = self.output(c);
-        assert!(out.status.success(), "boto3 {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "boto3 {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("boto3 JSON")
     }
 
@@ -295,17 +334,24 @@ impl World {
     /// plaintext credentials file, then scrubbed) and adds a base profile that uses
     /// the test TOTP program as its mfa_process.
     pub fn machine(&self, profile: &str, role: Option<&str>) -> Machine {
-        let v = self.admin(&["make-user", profile, role.unwrap_or("")].iter().copied().filter(|s| !s.is_empty()).collect::<Vec<_>>());
+        let v = self.admin(
+            &["make-user", profile, role.unwrap_or("")]
+                .iter()
+                .copied()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>(),
+        );
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
         let secret = s("secret_access_key");
         self.canary(&secret);
         let creds = self.home.join(".aws/credentials");
         std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
         let mut text = std::fs::read_to_string(&creds).unwrap_or_default();
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "[import-{profile}]\naws_access_key_id = {}\naws_secret_access_key = {secret}\n",
             s("access_key_id")
-        ));
+        );
         std::fs::write(&creds, text).unwrap();
         self.keyward_ok(&[
             "key",
@@ -339,7 +385,11 @@ impl World {
     }
 
     fn write_seed(&self, profile: &str, serial: &str) {
-        let seed = self.proxy.control.seed(serial).expect("the proxy learned the MFA seed");
+        let seed = self
+            .proxy
+            .control
+            .seed(serial)
+            .expect("the proxy learned the MFA seed");
         std::fs::write(
             self.outside.join(format!("seed-{profile}")),
             data_encoding::BASE32_NOPAD.encode(&seed),
@@ -370,25 +420,48 @@ impl World {
     /// predates AWS_ENDPOINT_URL, so the endpoint goes on the command line too.
     pub fn aws(&self, profile: &str, args: &[&str]) -> Output {
         let mut c = self.command("aws");
-        c.args(["--profile", profile, "--endpoint-url", &self.proxy.url(), "--region", REGION, "--output", "json"])
-            .args(args);
+        c.args([
+            "--profile",
+            profile,
+            "--endpoint-url",
+            &self.proxy.url(),
+            "--region",
+            REGION,
+            "--output",
+            "json",
+        ])
+        .args(args);
         self.output(c)
     }
 
     /// A proto client on this world's socket.
     pub fn client(&self) -> keyward_proto::client::Client {
-        keyward_proto::client::Client::new(self.run.join("keyward").join(keyward_proto::paths::SOCKET_NAME))
-            .with_timeout(Duration::from_secs(60))
+        keyward_proto::client::Client::new(
+            self.run
+                .join("keyward")
+                .join(keyward_proto::paths::SOCKET_NAME),
+        )
+        .with_timeout(Duration::from_secs(60))
     }
 
     pub fn daemon_pid(&self) -> Option<i32> {
-        let text = std::fs::read_to_string(self.run.join("keyward").join(keyward_proto::paths::LOCK_NAME)).ok()?;
+        let text = std::fs::read_to_string(
+            self.run
+                .join("keyward")
+                .join(keyward_proto::paths::LOCK_NAME),
+        )
+        .ok()?;
         let pid: i32 = text.trim().parse().ok()?;
         Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
     }
 
     pub fn daemon_log(&self) -> String {
-        std::fs::read_to_string(self.run.join("keyward").join(keyward_proto::paths::LOG_NAME)).unwrap_or_default()
+        std::fs::read_to_string(
+            self.run
+                .join("keyward")
+                .join(keyward_proto::paths::LOG_NAME),
+        )
+        .unwrap_or_default()
     }
 
     /// The canary search: no registered secret, session credential the proxy saw or
@@ -431,7 +504,11 @@ impl World {
                 );
             }
             for code in &codes {
-                assert!(!contains_token(bytes, code.as_bytes()), "{}: MFA code leaked into {place}", self.test);
+                assert!(
+                    !contains_token(bytes, code.as_bytes()),
+                    "{}: MFA code leaked into {place}",
+                    self.test
+                );
             }
         }
     }
@@ -484,6 +561,8 @@ fn contains_token(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).enumerate().any(|(i, w)| {
         w == needle
             && (i == 0 || !hay[i - 1].is_ascii_digit())
-            && hay.get(i + needle.len()).is_none_or(|b| !b.is_ascii_digit())
+            && hay
+                .get(i + needle.len())
+                .is_none_or(|b| !b.is_ascii_digit())
     })
 }

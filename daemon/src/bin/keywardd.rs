@@ -30,7 +30,11 @@ fn main() -> ExitCode {
         match arg.as_str() {
             "--detach" => detach = true,
             "-V" | "--version" => {
-                println!("keywardd {} (protocol {})", env!("CARGO_PKG_VERSION"), keyward_proto::PROTOCOL_VERSION);
+                println!(
+                    "keywardd {} (protocol {})",
+                    env!("CARGO_PKG_VERSION"),
+                    keyward_proto::PROTOCOL_VERSION
+                );
                 return ExitCode::SUCCESS;
             }
             "-h" | "--help" => {
@@ -97,7 +101,11 @@ struct AlreadyRunning(String);
 
 impl std::fmt::Display for AlreadyRunning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "already running ({}); stop it with `keyward daemon stop`", self.0)
+        write!(
+            f,
+            "already running ({}); stop it with `keyward daemon stop`",
+            self.0
+        )
     }
 }
 
@@ -117,7 +125,12 @@ async fn run() -> Result<()> {
         let mut holder = String::new();
         let _ = lock.read_to_string(&mut holder);
         let pid = holder.trim();
-        return Err(AlreadyRunning(if pid.is_empty() { "pid unknown".into() } else { format!("pid {pid}") }).into());
+        return Err(AlreadyRunning(if pid.is_empty() {
+            "pid unknown".into()
+        } else {
+            format!("pid {pid}")
+        })
+        .into());
     }
     lock.set_len(0)?;
     lock.rewind()?;

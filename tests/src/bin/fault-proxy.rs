@@ -25,9 +25,17 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
         println!("http://{}", listener.local_addr().expect("addr"));
         let (_keep, stop) = tokio::sync::oneshot::channel();
-        keyward_tests::proxy::serve(listener, keyward_tests::proxy::Control::default(), upstream, stop).await;
+        keyward_tests::proxy::serve(
+            listener,
+            keyward_tests::proxy::Control::default(),
+            upstream,
+            stop,
+        )
+        .await;
     });
 }

@@ -21,7 +21,9 @@ fn main() {
         .open(format!("{state_file}.lock"))
         .expect("lock file");
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
-    let last: Option<u64> = std::fs::read_to_string(&state_file).ok().and_then(|s| s.trim().parse().ok());
+    let last: Option<u64> = std::fs::read_to_string(&state_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
     loop {
         let now = totp::now_step();
         let counter = last.map_or(now, |l| (l + 1).max(now - 1));
