@@ -4,3 +4,4 @@
 
 mod broker;
 mod daemon;
+mod keys;

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs every part the tests need on a fresh Debian/Ubuntu machine, then runs the
+# whole suite. Nothing skips here: KEYWARD_E2E_REQUIRED=1 turns a missing part into a
+# failure. .ci/run calls this same script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# 1. System packages: a Secret Service (gnome-keyring) on a private D-Bus, libdbus for
+#    the build, secret-tool to look into the keychain, util-linux for setsid/setpriv,
+#    systemd-analyze to verify the unit file.
+need=()
+command -v dbus-daemon >/dev/null || need+=(dbus-daemon)
+command -v dbus-send >/dev/null || need+=(dbus-bin)
+command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
+command -v secret-tool >/dev/null || need+=(libsecret-tools)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists dbus-1 2>/dev/null || need+=(libdbus-1-dev)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v xmllint >/dev/null || need+=(libxml2-utils)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing Debian packages: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# 2. Python parts in a venv of our own: moto's server, boto3 and the AWS CLI.
+venv="${KEYWARD_TEST_VENV:-$HOME/.cache/keyward/test-venv}"
+if ! "$venv/bin/python" -c 'import moto, boto3, awscli' 2>/dev/null; then
+  say "creating the test venv in $venv (moto[server], boto3, awscli)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6' 'boto3>=1.34' 'awscli>=1.32'
+fi
+export PATH="$venv/bin:$PATH"
+
+# 3. Build the binaries the end-to-end tests drive, then run every test.
+say "building"
+cargo build --workspace --bins
+say "running the tests"
+KEYWARD_E2E_REQUIRED=1 cargo test --workspace "$@"
