@@ -56,7 +56,9 @@ fn throughput(client: &Client, profile: &str, clients: usize, per_client: usize)
         for _ in 0..clients {
             s.spawn(|| {
                 for _ in 0..per_client {
-                    let r = client.request("POST", "/v1/credentials", Some(&body)).expect("request");
+                    let r = client
+                        .request("POST", "/v1/credentials", Some(&body))
+                        .expect("request");
                     assert!(r.is_success());
                 }
             });
@@ -66,19 +68,36 @@ fn throughput(client: &Client, profile: &str, clients: usize, per_client: usize)
 }
 
 fn main() {
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let Some(w) = World::new("bench") else {
-        eprintln!("bench: a part of the test world is missing; run ./tests/run.sh once to install them");
+        eprintln!(
+            "bench: a part of the test world is missing; run ./tests/run.sh once to install them"
+        );
         std::process::exit(1);
     };
     let m = w.machine("bench", None);
     let client = w.client();
     let login = w.keyward(&["login", "--profile", "bench"]);
-    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
     let pid = w.daemon_pid().expect("daemon pid");
     let idle_rss = rss_kib(pid);
 
-    println!("keyward benchmark ({} build, {} cores)", if cfg!(debug_assertions) { "DEBUG" } else { "release" }, std::thread::available_parallelism().map_or(0, std::num::NonZero::get));
+    println!(
+        "keyward benchmark ({} build, {} cores)",
+        if cfg!(debug_assertions) {
+            "DEBUG"
+        } else {
+            "release"
+        },
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+    );
     println!();
     println!("## credential_process latency, warm cache, {runs} runs each");
     let floor = time_runs(runs, || w.command(w.bin("keyward-bench-floor")));
@@ -92,7 +111,11 @@ fn main() {
         c.args(["credential-process", "--profile", "bench"]);
         c
     });
-    for (name, v) in [("floor (fixed JSON)", &floor), ("keyward-credential-process", &helper), ("keyward credential-process", &full)] {
+    for (name, v) in [
+        ("floor (fixed JSON)", &floor),
+        ("keyward-credential-process", &helper),
+        ("keyward credential-process", &full),
+    ] {
         println!(
             "{name:<30} p50 {:>10}  p99 {:>10}  p50/floor {:.2}x",
             ms(percentile(v, 0.5)),
@@ -115,25 +138,45 @@ fn main() {
     throughput(&client, "bench", 8, 100_000 / 8);
     let after = rss_kib(pid);
     println!("RSS idle (after login): {:.1} MB", idle_rss as f64 / 1024.0);
-    println!("RSS before 100k requests: {:.1} MB, after: {:.1} MB (+{:.2} MB)", before as f64 / 1024.0, after as f64 / 1024.0, (after as f64 - before as f64) / 1024.0);
+    println!(
+        "RSS before 100k requests: {:.1} MB, after: {:.1} MB (+{:.2} MB)",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        (after as f64 - before as f64) / 1024.0
+    );
 
     println!();
     if which("aws").is_some() {
-        let n: usize = std::env::var("BENCH_AWS_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+        let n: usize = std::env::var("BENCH_AWS_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
         println!("## aws sts get-caller-identity, {n} runs each, interleaved");
         let mut through = Vec::new();
         let mut static_keys = Vec::new();
         for _ in 0..n {
             through.extend(time_runs(1, || {
                 let mut c = w.command("aws");
-                c.args(["--profile", "bench", "--endpoint-url", &w.proxy.url(), "sts", "get-caller-identity"]);
+                c.args([
+                    "--profile",
+                    "bench",
+                    "--endpoint-url",
+                    &w.proxy.url(),
+                    "sts",
+                    "get-caller-identity",
+                ]);
                 c
             }));
             static_keys.extend(time_runs(1, || {
                 let mut c = w.command("aws");
-                c.args(["--endpoint-url", &w.proxy.url(), "sts", "get-caller-identity"])
-                    .env("AWS_ACCESS_KEY_ID", &m.access_key_id)
-                    .env("AWS_SECRET_ACCESS_KEY", "static-baseline-key");
+                c.args([
+                    "--endpoint-url",
+                    &w.proxy.url(),
+                    "sts",
+                    "get-caller-identity",
+                ])
+                .env("AWS_ACCESS_KEY_ID", &m.access_key_id)
+                .env("AWS_SECRET_ACCESS_KEY", "static-baseline-key");
                 c
             }));
         }
@@ -142,10 +185,16 @@ fn main() {
         let (a, b) = (percentile(&through, 0.5), percentile(&static_keys, 0.5));
         println!("through keyward:  p50 {}", ms(a));
         println!("static keys:      p50 {}", ms(b));
-        println!("overhead:         {:+.1} ms", (a.as_secs_f64() - b.as_secs_f64()) * 1000.0);
+        println!(
+            "overhead:         {:+.1} ms",
+            (a.as_secs_f64() - b.as_secs_f64()) * 1000.0
+        );
     } else {
         println!("## aws sts get-caller-identity: SKIPPED, no `aws` on PATH");
     }
     println!();
-    println!("STS calls during the whole benchmark: GetSessionToken {}", w.proxy.control.count("GetSessionToken"));
+    println!(
+        "STS calls during the whole benchmark: GetSessionToken {}",
+        w.proxy.control.count("GetSessionToken")
+    );
 }

@@ -4,7 +4,10 @@ use keyward_tests::world::{which, World};
 
 #[test]
 fn import_from_env_lands_in_the_secret_service_and_remove_deletes_it() {
-    let Some(w) = World::new("import_from_env_lands_in_the_secret_service_and_remove_deletes_it") else { return };
+    let Some(w) = World::new("import_from_env_lands_in_the_secret_service_and_remove_deletes_it")
+    else {
+        return;
+    };
     if which("secret-tool").is_none() {
         keyward_tests::world::skip(&w.test, "`secret-tool` (libsecret-tools) not on PATH");
         return;
@@ -16,7 +19,11 @@ fn import_from_env_lands_in_the_secret_service_and_remove_deletes_it() {
         .env("AWS_ACCESS_KEY_ID", "AKIAENVIMPORT0000001")
         .env("AWS_SECRET_ACCESS_KEY", secret);
     let out = w.output(c);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("…0001") && !said.contains(secret), "{said}");
 
@@ -25,12 +32,18 @@ fn import_from_env_lands_in_the_secret_service_and_remove_deletes_it() {
     look.args(["lookup", "service", "keyward", "username", "envkey"]);
     let got = look.output().unwrap();
     let stored = String::from_utf8_lossy(&got.stdout);
-    assert!(stored.contains("AKIAENVIMPORT0000001"), "secret-tool found: {stored:?}");
+    assert!(
+        stored.contains("AKIAENVIMPORT0000001"),
+        "secret-tool found: {stored:?}"
+    );
 
     w.keyward_ok(&["key", "remove", "--profile", "envkey"]);
     let mut look = w.command("secret-tool");
     look.args(["lookup", "service", "keyward", "username", "envkey"]);
-    assert!(look.output().unwrap().stdout.is_empty(), "removed from the Secret Service");
+    assert!(
+        look.output().unwrap().stdout.is_empty(),
+        "removed from the Secret Service"
+    );
     let again = w.keyward_ok(&["key", "remove", "--profile", "envkey"]);
     assert!(again.contains("nothing to do"), "{again}");
     w.assert_no_leaks();
@@ -38,22 +51,44 @@ fn import_from_env_lands_in_the_secret_service_and_remove_deletes_it() {
 
 #[test]
 fn scrub_removes_only_the_imported_section() {
-    let Some(w) = World::new("scrub_removes_only_the_imported_section") else { return };
+    let Some(w) = World::new("scrub_removes_only_the_imported_section") else {
+        return;
+    };
     let creds = w.outside.join("credentials");
     let before = "# my keys\n[old]\naws_access_key_id = AKIAOLDKEY0000000001\naws_secret_access_key = OldSecretCANARY\n\n[keep]\n# keep this comment\naws_access_key_id = AKIAKEEP000000000001\naws_secret_access_key = keepme\n";
     std::fs::write(&creds, before).unwrap();
     let mut c = w.command(w.bin("keyward"));
-    c.args(["key", "import", "--profile", "laptop", "--from-credentials-profile", "old", "--scrub"])
-        .env("AWS_SHARED_CREDENTIALS_FILE", &creds);
+    c.args([
+        "key",
+        "import",
+        "--profile",
+        "laptop",
+        "--from-credentials-profile",
+        "old",
+        "--scrub",
+    ])
+    .env("AWS_SHARED_CREDENTIALS_FILE", &creds);
     let out = w.output(c);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let after = std::fs::read_to_string(&creds).unwrap();
     assert_eq!(after, "# my keys\n[keep]\n# keep this comment\naws_access_key_id = AKIAKEEP000000000001\naws_secret_access_key = keepme\n");
 
     // A missing section changes nothing and says so.
     let mut c = w.command(w.bin("keyward"));
-    c.args(["key", "import", "--profile", "laptop", "--from-credentials-profile", "absent", "--scrub"])
-        .env("AWS_SHARED_CREDENTIALS_FILE", &creds);
+    c.args([
+        "key",
+        "import",
+        "--profile",
+        "laptop",
+        "--from-credentials-profile",
+        "absent",
+        "--scrub",
+    ])
+    .env("AWS_SHARED_CREDENTIALS_FILE", &creds);
     let out = w.output(c);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no aws_access_key_id"));
@@ -62,7 +97,9 @@ fn scrub_removes_only_the_imported_section() {
 
 #[test]
 fn bad_keys_and_names_are_refused_and_change_nothing() {
-    let Some(w) = World::new("bad_keys_and_names_are_refused_and_change_nothing") else { return };
+    let Some(w) = World::new("bad_keys_and_names_are_refused_and_change_nothing") else {
+        return;
+    };
     let mut c = w.command(w.bin("keyward"));
     c.args(["key", "import", "--profile", "x"])
         .env("AWS_ACCESS_KEY_ID", "short")
@@ -74,30 +111,74 @@ fn bad_keys_and_names_are_refused_and_change_nothing() {
     assert!(!out.status.success());
     let out = w.keyward(&["profile", "add", "p", "--mfa-serial", "not-an-arn"]);
     assert!(!out.status.success());
-    let out = w.keyward(&["profile", "add", "r", "--role-arn", "arn:aws:iam::1:role/x", "--source", "missing"]);
+    let out = w.keyward(&[
+        "profile",
+        "add",
+        "r",
+        "--role-arn",
+        "arn:aws:iam::1:role/x",
+        "--source",
+        "missing",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("source profile `missing` is missing"));
-    assert!(!w.home.join(".config/keyward/config.toml").exists(), "no config written");
-    assert!(!w.home.join(".aws/config").exists(), "no AWS config written");
+    assert!(
+        !w.home.join(".config/keyward/config.toml").exists(),
+        "no config written"
+    );
+    assert!(
+        !w.home.join(".aws/config").exists(),
+        "no AWS config written"
+    );
 }
 
 #[test]
 fn profile_add_and_remove_keep_every_other_line() {
-    let Some(w) = World::new("profile_add_and_remove_keep_every_other_line") else { return };
+    let Some(w) = World::new("profile_add_and_remove_keep_every_other_line") else {
+        return;
+    };
     let aws = w.home.join(".aws/config");
     std::fs::create_dir_all(aws.parent().unwrap()).unwrap();
     let before = "# hand-written\n[default]\nregion = eu-west-1\n\n[profile other]\noutput = table ; inline\n";
     std::fs::write(&aws, before).unwrap();
-    w.keyward_ok(&["profile", "add", "dev", "--mfa-serial", "arn:aws:iam::123456789012:mfa/dev", "--session-duration", "8h"]);
-    w.keyward_ok(&["profile", "add", "admin", "--role-arn", "arn:aws:iam::123456789012:role/admin", "--source", "dev", "--external-id", "x-1"]);
+    w.keyward_ok(&[
+        "profile",
+        "add",
+        "dev",
+        "--mfa-serial",
+        "arn:aws:iam::123456789012:mfa/dev",
+        "--session-duration",
+        "8h",
+    ]);
+    w.keyward_ok(&[
+        "profile",
+        "add",
+        "admin",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/admin",
+        "--source",
+        "dev",
+        "--external-id",
+        "x-1",
+    ]);
     let text = std::fs::read_to_string(&aws).unwrap();
     assert!(text.starts_with(before), "{text}");
-    assert!(text.contains("[profile dev]\ncredential_process = "), "{text}");
-    assert!(text.contains("[profile admin]\ncredential_process = "), "{text}");
+    assert!(
+        text.contains("[profile dev]\ncredential_process = "),
+        "{text}"
+    );
+    assert!(
+        text.contains("[profile admin]\ncredential_process = "),
+        "{text}"
+    );
 
     let list = w.keyward_ok(&["profile", "list"]);
-    assert!(list.contains("dev") && list.contains("8h") && list.contains("via dev"), "{list}");
-    let json: serde_json::Value = serde_json::from_str(&w.keyward_ok(&["profile", "list", "--json"])).unwrap();
+    assert!(
+        list.contains("dev") && list.contains("8h") && list.contains("via dev"),
+        "{list}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&w.keyward_ok(&["profile", "list", "--json"])).unwrap();
     assert_eq!(json["admin"]["external_id"], "x-1");
 
     let out = w.keyward(&["profile", "remove", "dev"]);

@@ -52,7 +52,11 @@ impl Upstream for Arc<Fake> {
         self.session(SessionKind::Base, duration)
     }
 
-    async fn assume_role(&self, _caller: Caller, req: AssumeRoleRequest) -> Result<Session, StsError> {
+    async fn assume_role(
+        &self,
+        _caller: Caller,
+        req: AssumeRoleRequest,
+    ) -> Result<Session, StsError> {
         self.assume.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
         self.session(SessionKind::Role, req.duration)
@@ -83,8 +87,11 @@ fn fixture(fake: Fake) -> Fixture {
     std::fs::write(&path, CONFIG).unwrap();
     let keys = Arc::new(MemoryKeyStore::default());
     for p in ["dev", "manual"] {
-        keys.set(p, &AccessKey::new("AKIAFAKE0000000001", SecretString::from("s")))
-            .unwrap();
+        keys.set(
+            p,
+            &AccessKey::new("AKIAFAKE0000000001", SecretString::from("s")),
+        )
+        .unwrap();
     }
     let fake = Arc::new(fake);
     Fixture {
@@ -100,7 +107,10 @@ fn code(s: &str) -> Zeroizing<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_requests_get_one_prompt_and_one_sts_call() {
-    let f = fixture(Fake { delay_ms: 50, ..Fake::default() });
+    let f = fixture(Fake {
+        delay_ms: 50,
+        ..Fake::default()
+    });
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let b = f.broker.clone();
@@ -133,7 +143,11 @@ async fn without_a_prompt_or_mfa_process_the_answer_is_immediate() {
         let e = f.broker.credentials("manual", false).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::MfaRequired);
         assert!(e.mfa_process.is_none());
-        assert!(e.message.contains("keyward login --profile manual"), "{}", e.message);
+        assert!(
+            e.message.contains("keyward login --profile manual"),
+            "{}",
+            e.message
+        );
     }
     assert!(started.elapsed() < Duration::from_millis(500));
 }
@@ -143,7 +157,11 @@ async fn a_used_code_is_refused_without_an_sts_call() {
     let f = fixture(Fake::default());
     f.broker.submit_mfa("dev", code("111111")).await.unwrap();
     f.broker.lock();
-    let e = f.broker.submit_mfa("dev", code("111111")).await.unwrap_err();
+    let e = f
+        .broker
+        .submit_mfa("dev", code("111111"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::MfaReused);
     assert!(e.retry_after_secs.is_some_and(|s| (1..=30).contains(&s)));
     assert_eq!(f.fake.gst.load(Ordering::SeqCst), 1);
@@ -154,8 +172,16 @@ async fn a_used_code_is_refused_without_an_sts_call() {
 #[tokio::test]
 async fn a_wrong_code_caches_nothing_and_frees_the_prompt() {
     let f = fixture(Fake::default());
-    f.fake.failures.lock().unwrap().push_back(StsError::InvalidMfa("bad".into()));
-    let e = f.broker.submit_mfa("dev", code("999999")).await.unwrap_err();
+    f.fake
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(StsError::InvalidMfa("bad".into()));
+    let e = f
+        .broker
+        .submit_mfa("dev", code("999999"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::MfaInvalid);
     assert!(f.broker.status().sessions.is_empty());
     // The prompt is free again at once, not after the lease runs out.
@@ -178,8 +204,16 @@ async fn malformed_codes_never_reach_sts() {
 async fn sessions_under_fifteen_minutes_are_never_handed_out() {
     let f = fixture(Fake::default());
     *f.fake.lifetime.lock().unwrap() = Some(Duration::from_secs(10 * 60));
-    let e = f.broker.submit_mfa("dev", code("123456")).await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::MfaRequired, "a 10-minute session is not served");
+    let e = f
+        .broker
+        .submit_mfa("dev", code("123456"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind,
+        ErrorKind::MfaRequired,
+        "a 10-minute session is not served"
+    );
 }
 
 #[tokio::test]
@@ -188,16 +222,23 @@ async fn a_failed_role_refresh_serves_the_old_credentials_and_backs_off() {
     let first = f.broker.submit_mfa("short", code("123456")).await.unwrap();
     assert_eq!(first.kind, SessionKind::Role);
     assert_eq!(f.fake.assume.load(Ordering::SeqCst), 1);
-    f.fake
-        .failures
-        .lock()
-        .unwrap()
-        .extend([StsError::Transient("500".into()), StsError::Transient("500".into())]);
+    f.fake.failures.lock().unwrap().extend([
+        StsError::Transient("500".into()),
+        StsError::Transient("500".into()),
+    ]);
     let again = f.broker.credentials("short", false).await.unwrap();
     assert_eq!(again.access_key_id, first.access_key_id);
-    assert_eq!(f.fake.assume.load(Ordering::SeqCst), 2, "one refresh attempt");
+    assert_eq!(
+        f.fake.assume.load(Ordering::SeqCst),
+        2,
+        "one refresh attempt"
+    );
     f.broker.credentials("short", false).await.unwrap();
-    assert_eq!(f.fake.assume.load(Ordering::SeqCst), 2, "backing off, no new call");
+    assert_eq!(
+        f.fake.assume.load(Ordering::SeqCst),
+        2,
+        "backing off, no new call"
+    );
 }
 
 #[tokio::test]
@@ -205,8 +246,16 @@ async fn an_invalid_key_drops_everything_and_is_not_retried() {
     let f = fixture(Fake::default());
     f.broker.submit_mfa("short", code("123456")).await.unwrap();
     f.broker.lock();
-    f.fake.failures.lock().unwrap().push_back(StsError::KeyInvalid("gone".into()));
-    let e = f.broker.submit_mfa("dev", code("654321")).await.unwrap_err();
+    f.fake
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(StsError::KeyInvalid("gone".into()));
+    let e = f
+        .broker
+        .submit_mfa("dev", code("654321"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::KeyRevoked);
     assert!(e.message.contains("keyward setup"));
     let calls = f.fake.gst.load(Ordering::SeqCst);
@@ -218,13 +267,19 @@ async fn an_invalid_key_drops_everything_and_is_not_retried() {
 
 #[tokio::test]
 async fn a_flight_started_before_lock_stores_nothing() {
-    let f = fixture(Fake { delay_ms: 100, ..Fake::default() });
+    let f = fixture(Fake {
+        delay_ms: 100,
+        ..Fake::default()
+    });
     let b = f.broker.clone();
     let t = tokio::spawn(async move { b.submit_mfa("dev", code("123456")).await });
     tokio::time::sleep(Duration::from_millis(20)).await;
     f.broker.lock();
     let _ = t.await.unwrap();
-    assert!(f.broker.status().sessions.is_empty(), "lock wins over a late answer");
+    assert!(
+        f.broker.status().sessions.is_empty(),
+        "lock wins over a late answer"
+    );
 }
 
 #[tokio::test]
