@@ -78,7 +78,7 @@ fn main() {
         );
         std::process::exit(1);
     };
-    let m = w.machine("bench", None);
+    let machine = w.machine("bench", None);
     let client = w.client();
     let login = w.keyward(&["login", "--profile", "bench"]);
     assert!(
@@ -147,14 +147,14 @@ fn main() {
 
     println!();
     if which("aws").is_some() {
-        let n: usize = std::env::var("BENCH_AWS_RUNS")
+        let aws_runs: usize = std::env::var("BENCH_AWS_RUNS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(20);
-        println!("## aws sts get-caller-identity, {n} runs each, interleaved");
+        println!("## aws sts get-caller-identity, {aws_runs} runs each, interleaved");
         let mut through = Vec::new();
         let mut static_keys = Vec::new();
-        for _ in 0..n {
+        for _ in 0..aws_runs {
             through.extend(time_runs(1, || {
                 let mut c = w.command("aws");
                 c.args([
@@ -175,19 +175,19 @@ fn main() {
                     "sts",
                     "get-caller-identity",
                 ])
-                .env("AWS_ACCESS_KEY_ID", &m.access_key_id)
+                .env("AWS_ACCESS_KEY_ID", &machine.access_key_id)
                 .env("AWS_SECRET_ACCESS_KEY", "static-baseline-key");
                 c
             }));
         }
         through.sort();
         static_keys.sort();
-        let (a, b) = (percentile(&through, 0.5), percentile(&static_keys, 0.5));
-        println!("through keyward:  p50 {}", ms(a));
-        println!("static keys:      p50 {}", ms(b));
+        let (via, baseline) = (percentile(&through, 0.5), percentile(&static_keys, 0.5));
+        println!("through keyward:  p50 {}", ms(via));
+        println!("static keys:      p50 {}", ms(baseline));
         println!(
             "overhead:         {:+.1} ms",
-            (a.as_secs_f64() - b.as_secs_f64()) * 1000.0
+            (via.as_secs_f64() - baseline.as_secs_f64()) * 1000.0
         );
     } else {
         println!("## aws sts get-caller-identity: SKIPPED, no `aws` on PATH");
