@@ -120,32 +120,13 @@ fn add(a: &AddArgs) -> Result<()> {
         }
         _ => bail!("give --mfa-serial ARN for a base profile, or --role-arn ARN --source BASE for a role profile"),
     };
-    let path = config_path()?;
-    let mut cfg = Config::load(&path)?;
-    cfg.profiles.insert(a.name.clone(), entry);
-    // Validate the whole config before anything is written.
-    cfg.resolve(&a.name)?;
     if let Some(d) = &a.session_duration {
         let d = config::parse_duration(d).map_err(anyhow::Error::msg)?;
         if !(900..=129_600).contains(&d.as_secs()) {
             bail!("--session-duration must be between 15m and 36h");
         }
     }
-    let aws_path = awsfiles::config_path()?;
-    let text = awsfiles::read_or_empty(&aws_path)?;
-    let section = awsfiles::config_section(&a.name);
-    let mut updated = awsfiles::set_key(
-        &text,
-        &section,
-        "credential_process",
-        &helper_command(&a.name)?,
-    );
-    if let Some(r) = &a.region {
-        updated = awsfiles::set_key(&updated, &section, "region", r);
-    }
-    cfg.save(&path)?;
-    config::write_atomic(&aws_path, updated.as_bytes())
-        .with_context(|| format!("cannot write {}", aws_path.display()))?;
+    let (path, aws_path, section, cfg) = save_profile(&a.name, entry, a.region.as_deref())?;
     println!("profile `{}` saved in {}", a.name, path.display());
     println!(
         "[{section}] in {} now runs keyward for credentials",
@@ -155,6 +136,57 @@ fn add(a: &AddArgs) -> Result<()> {
         println!("next: `keyward key import --profile {}` (if not done), then `keyward login --profile {}`", a.name, a.name);
     }
     Ok(())
+}
+
+/// Saves a profile in keyward's config and its credential_process line in the AWS
+/// config, validating everything before writing anything.
+pub fn save_profile(
+    name: &str,
+    entry: ProfileEntry,
+    region: Option<&str>,
+) -> Result<(PathBuf, PathBuf, String, Config)> {
+    let path = config_path()?;
+    let mut cfg = Config::load(&path)?;
+    cfg.profiles.insert(name.to_owned(), entry);
+    cfg.resolve(name)?;
+    let aws_path = awsfiles::config_path()?;
+    let text = awsfiles::read_or_empty(&aws_path)?;
+    let section = awsfiles::config_section(name);
+    let mut updated = awsfiles::set_key(
+        &text,
+        &section,
+        "credential_process",
+        &helper_command(name)?,
+    );
+    if let Some(r) = region {
+        updated = awsfiles::set_key(&updated, &section, "region", r);
+    }
+    cfg.save(&path)?;
+    if updated != *text {
+        config::write_atomic(&aws_path, updated.as_bytes())
+            .with_context(|| format!("cannot write {}", aws_path.display()))?;
+    }
+    Ok((path, aws_path, section, cfg))
+}
+
+/// Removes a profile and its credential_process line (keeping every other line).
+pub fn forget_profile(name: &str) -> Result<bool> {
+    let path = config_path()?;
+    let mut cfg = Config::load(&path)?;
+    let existed = cfg.profiles.remove(name).is_some();
+    let aws_path = awsfiles::config_path()?;
+    let text = awsfiles::read_or_empty(&aws_path)?;
+    let section = awsfiles::config_section(name);
+    let ours = awsfiles::get_key(&text, &section, "credential_process")
+        .is_some_and(|v| v.contains("keyward"));
+    if existed {
+        cfg.save(&path)?;
+    }
+    if ours {
+        let updated = awsfiles::remove_key(&text, &section, "credential_process");
+        config::write_atomic(&aws_path, updated.as_bytes())?;
+    }
+    Ok(existed || ours)
 }
 
 fn list(json: bool) -> Result<()> {
@@ -201,9 +233,8 @@ fn list(json: bool) -> Result<()> {
 }
 
 fn remove(name: &str) -> Result<()> {
-    let path = config_path()?;
-    let mut cfg = Config::load(&path)?;
-    if cfg.profiles.remove(name).is_none() {
+    let cfg = Config::load(&config_path()?)?;
+    if !cfg.profiles.contains_key(name) {
         bail!("no keyward profile `{name}`; see `keyward profile list`");
     }
     let dependents: Vec<_> = cfg
@@ -218,16 +249,7 @@ fn remove(name: &str) -> Result<()> {
             dependents.join(", ")
         );
     }
-    let aws_path = awsfiles::config_path()?;
-    let text = awsfiles::read_or_empty(&aws_path)?;
-    let section = awsfiles::config_section(name);
-    let ours = awsfiles::get_key(&text, &section, "credential_process")
-        .is_some_and(|v| v.contains("keyward"));
-    cfg.save(&path)?;
-    if ours {
-        let updated = awsfiles::remove_key(&text, &section, "credential_process");
-        config::write_atomic(&aws_path, updated.as_bytes())?;
-    }
+    forget_profile(name)?;
     println!("removed profile `{name}`; its key, if any, stays in the keychain (`keyward key remove --profile {name}` deletes it)");
     Ok(())
 }

@@ -32,7 +32,7 @@ pub enum DaemonCommand {
     Restart,
 }
 
-fn default_profile() -> Result<String> {
+pub fn default_profile() -> Result<String> {
     if let Ok(p) = std::env::var("AWS_PROFILE") {
         if !p.is_empty() {
             return Ok(p);

@@ -1,10 +1,17 @@
 //! keyward: the companion CLI of keywardd.
 #![forbid(unsafe_code)]
 
+mod aws;
 mod awsfiles;
 mod cmd_key;
 mod cmd_profile;
+mod cmd_revoke;
 mod cmd_session;
+mod cmd_setup;
+mod enroll_code;
+mod iam;
+mod teardown;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -21,6 +28,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create the account-level pieces once (run with admin credentials)
+    Init(cmd_setup::InitArgs),
+    /// Register this computer: IAM user, MFA, groups, bucket and key policies, key in the keychain
+    Setup(cmd_setup::SetupArgs),
+    /// Print an enrollment code that lets a new computer of yours register itself
+    Enroll(cmd_setup::EnrollArgs),
+    /// List your machines: keys, MFA, groups, policies, revoked marks
+    Machines(cmd_revoke::MachinesArgs),
+    /// Cut off a lost computer: its sessions, keys, groups, bucket and key policies, MFA
+    Revoke(cmd_revoke::RevokeArgs),
+    /// Decommission this computer: remove it from AWS and wipe its local traces
+    Deregister(cmd_revoke::DeregisterArgs),
     /// Store or remove this computer's access key in the OS keychain
     #[command(subcommand)]
     Key(cmd_key::KeyCommand),
@@ -51,13 +70,17 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(keyward_daemon::logging::filter("warn"))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Init(a) => cmd_setup::init(&a),
+        Command::Setup(a) => cmd_setup::setup(&a),
+        Command::Enroll(a) => cmd_setup::enroll(&a),
+        Command::Machines(a) => cmd_revoke::machines(&a),
+        Command::Revoke(a) => cmd_revoke::revoke(&a),
+        Command::Deregister(a) => cmd_revoke::deregister(&a),
         Command::Key(c) => cmd_key::run(c),
         Command::Profile(c) => cmd_profile::run(c),
         Command::Login(a) => cmd_session::login(&a),

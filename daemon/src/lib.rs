@@ -5,6 +5,7 @@ pub mod broker;
 pub mod config;
 pub mod harden;
 pub mod keychain;
+pub mod logging;
 pub mod server;
 pub mod session;
 pub mod sts;

@@ -79,6 +79,11 @@ fn start(client: &Client, dir: &std::path::Path) -> Result<(), String> {
     let bin = daemon_binary();
     let mut child = Command::new(&bin)
         .arg("--detach")
+        // The daemon reads its key from the keychain, never from the environment.
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log.try_clone().map_err(|e| e.to_string())?)

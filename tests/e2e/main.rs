@@ -5,3 +5,4 @@
 mod broker;
 mod daemon;
 mod keys;
+mod setup;

@@ -44,9 +44,73 @@ def make_user(name, role=None):
     return out
 
 
+UNRELATED = {
+    "Sid": "UnrelatedReadOnly",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+    "Action": "s3:GetObject",
+    "Resource": "arn:aws:s3:::{bucket}/public/*",
+}
+
+
+def make_world(groups, bucket):
+    """Groups, a bucket whose policy has an unrelated statement, and a KMS key."""
+    iam = boto3.client("iam")
+    for g in groups:
+        iam.create_group(GroupName=g)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    st = dict(UNRELATED, Resource=UNRELATED["Resource"].format(bucket=bucket))
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [st]}))
+    key = boto3.client("kms").create_key(Description="keyward test key")["KeyMetadata"]
+    return {"bucket": bucket, "key_arn": key["Arn"], "unrelated": st}
+
+
+def user_state(name):
+    iam = boto3.client("iam")
+    try:
+        user = iam.get_user(UserName=name)["User"]
+    except iam.exceptions.NoSuchEntityException:
+        return {"exists": False}
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name)["Tags"]}
+    return {
+        "exists": True,
+        "arn": user["Arn"],
+        "path": user["Path"],
+        "tags": tags,
+        "groups": sorted(g["GroupName"] for g in iam.list_groups_for_user(UserName=name)["Groups"]),
+        "mfa": [d["SerialNumber"] for d in iam.list_mfa_devices(UserName=name)["MFADevices"]],
+        "keys": [k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]],
+        "inline": {p: iam.get_user_policy(UserName=name, PolicyName=p)["PolicyDocument"] for p in iam.list_user_policies(UserName=name)["PolicyNames"]},
+        "attached": [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]],
+    }
+
+
+def policies(bucket, key_arn):
+    s3 = boto3.client("s3")
+    try:
+        b = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except s3.exceptions.ClientError:
+        b = None
+    k = json.loads(boto3.client("kms").get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+    return {"bucket": b, "key": k}
+
+
 def main():
     cmd = sys.argv[1]
-    if cmd == "make-user":
+    if cmd == "make-world":
+        print(json.dumps(make_world(sys.argv[3:], sys.argv[2])))
+    elif cmd == "user":
+        print(json.dumps(user_state(sys.argv[2]), default=str))
+    elif cmd == "policies":
+        print(json.dumps(policies(sys.argv[2], sys.argv[3])))
+    elif cmd == "make-plain-user":
+        boto3.client("iam").create_user(UserName=sys.argv[2])
+        print("{}")
+    elif cmd == "put-bucket-policy-raw":
+        boto3.client("s3").put_bucket_policy(Bucket=sys.argv[2], Policy=sys.argv[3])
+        print("{}")
+    elif cmd == "make-user":
         role = sys.argv[3] if len(sys.argv) > 3 else None
         print(json.dumps(make_user(sys.argv[2], role)))
     elif cmd == "caller":

@@ -33,6 +33,8 @@ pub enum Fault {
     ServerError,
     /// Wait this long, then forward.
     Stall(Duration),
+    /// Wait this long, then answer 503 without forwarding (a request that never lands).
+    Hang(Duration),
     /// Any AWS error.
     Error {
         status: u16,
@@ -79,6 +81,20 @@ impl Control {
     /// How many requests with this Action reached the proxy (faulted ones included).
     pub fn count(&self, action: &str) -> usize {
         self.inner().counts.get(action).copied().unwrap_or(0)
+    }
+
+    /// Every request that reached the proxy, whatever its action.
+    pub fn total(&self) -> usize {
+        self.inner().counts.values().sum()
+    }
+
+    /// The MFA seeds learned so far, base32: secrets too.
+    pub fn seeds_base32(&self) -> Vec<String> {
+        self.inner()
+            .seeds
+            .values()
+            .map(|s| data_encoding::BASE32_NOPAD.encode(s))
+            .collect()
     }
 
     /// The next `times` requests with `action` (any action when None) get `fault`.
@@ -239,6 +255,51 @@ fn form_fields(body: &[u8], query: Option<&str>) -> HashMap<String, String> {
     map
 }
 
+/// A name for requests of the REST (S3) and JSON (KMS) protocols, which carry no Action.
+fn action_of(parts: &hyper::http::request::Parts) -> String {
+    if let Some(target) = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
+        return target.rsplit('.').next().unwrap_or(target).to_owned();
+    }
+    let q = parts.uri.query().unwrap_or("");
+    let sub = |name: &str| {
+        q.split('&')
+            .any(|kv| kv == name || kv.starts_with(&format!("{name}=")))
+    };
+    match (parts.method.as_str(), sub("policy")) {
+        ("GET", true) => "GetBucketPolicy".into(),
+        ("PUT", true) => "PutBucketPolicy".into(),
+        ("DELETE", true) => "DeleteBucketPolicy".into(),
+        (m, _) => format!("S3:{m}"),
+    }
+}
+
+/// Test-only: the base32 seed of the MFA device whose serial ends in `/<device>`.
+fn seed_for_device(control: &Control, query: &str) -> Response<Full<Bytes>> {
+    let device = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "device")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let inner = control.inner();
+    let found = inner
+        .seeds
+        .iter()
+        .find(|(serial, _)| serial.rsplit('/').next() == Some(device.as_str()));
+    match found {
+        Some((_, seed)) => Response::new(Full::new(Bytes::from(
+            data_encoding::BASE32_NOPAD.encode(seed),
+        ))),
+        None => {
+            let mut r = Response::new(Full::new(Bytes::from_static(b"no such device")));
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        }
+    }
+}
+
 fn access_key_of(auth: &str) -> Option<&str> {
     let start = auth.find("Credential=")? + "Credential=".len();
     let rest = &auth[start..];
@@ -309,8 +370,14 @@ async fn handle(
     else {
         return aws_error(400, "BadRequest", "unreadable body");
     };
+    if parts.uri.path() == "/__keyward_proxy/seed" {
+        return seed_for_device(control, parts.uri.query().unwrap_or(""));
+    }
     let fields = form_fields(&body, parts.uri.query());
-    let action = fields.get("Action").cloned().unwrap_or_default();
+    let action = fields
+        .get("Action")
+        .cloned()
+        .unwrap_or_else(|| action_of(&parts));
     let caller_key = parts
         .headers
         .get("authorization")
@@ -352,6 +419,10 @@ async fn handle(
             message,
         }) => return aws_error(status, &code, &message),
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Hang(d)) => {
+            tokio::time::sleep(d).await;
+            return aws_error(503, "ServiceUnavailable", "hung by the fault proxy");
+        }
         None => {}
     }
 

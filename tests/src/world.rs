@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::proxy::FaultProxy;
@@ -76,15 +76,26 @@ pub struct Machine {
     pub role_arn: Option<String>,
 }
 
+/// moto's server process, shared by the computers of one test.
+pub struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct World {
     pub test: String,
+    moto: Arc<Moto>,
     root: tempfile::TempDir,
     pub home: PathBuf,
     pub run: PathBuf,
     /// Test-only files that are not under HOME (TOTP seeds and state).
     pub outside: PathBuf,
     pub bins: PathBuf,
-    pub proxy: FaultProxy,
+    pub proxy: Arc<FaultProxy>,
     dbus_addr: String,
     children: Vec<Child>,
     /// Everything commands printed, scanned for secrets at the end.
@@ -127,6 +138,47 @@ impl World {
             .prefix("keyward-e2e-")
             .tempdir()
             .expect("tempdir");
+        let port = free_port();
+        let moto = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Arc::new(Moto(moto));
+        assert!(
+            wait_for_port(port, Duration::from_secs(30)),
+            "moto_server did not listen on {port}"
+        );
+        let proxy = Arc::new(
+            FaultProxy::start(&format!("http://127.0.0.1:{port}")).expect("start the fault proxy"),
+        );
+        Some(Self::computer(test, root, bins, moto, proxy))
+    }
+
+    /// Another computer of the same test: its own HOME, keychain and daemon, the same AWS.
+    #[must_use]
+    pub fn sibling(&self, name: &str) -> World {
+        let root = tempfile::Builder::new()
+            .prefix("keyward-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        Self::computer(
+            &format!("{}/{name}", self.test),
+            root,
+            self.bins.clone(),
+            self.moto.clone(),
+            self.proxy.clone(),
+        )
+    }
+
+    fn computer(
+        test: &str,
+        root: tempfile::TempDir,
+        bins: PathBuf,
+        moto: Arc<Moto>,
+        proxy: Arc<FaultProxy>,
+    ) -> World {
         let home = root.path().join("home");
         let run = root.path().join("run");
         let outside = root.path().join("outside");
@@ -134,23 +186,6 @@ impl World {
             std::fs::create_dir_all(d).expect("mkdir");
         }
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        let mut children = Vec::new();
-
-        let port = free_port();
-        let moto = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(outside.join("moto.log")).expect("moto log"))
-            .spawn()
-            .expect("start moto_server");
-        children.push(moto);
-        assert!(
-            wait_for_port(port, Duration::from_secs(30)),
-            "moto_server did not listen on {port}"
-        );
-        let proxy =
-            FaultProxy::start(&format!("http://127.0.0.1:{port}")).expect("start the fault proxy");
-
         let mut dbus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
@@ -162,10 +197,9 @@ impl World {
             .read_line(&mut line)
             .expect("dbus address");
         let dbus_addr = line.trim().to_owned();
-        children.push(dbus);
-
         let mut world = World {
             test: test.to_owned(),
+            moto,
             root,
             home,
             run,
@@ -173,13 +207,13 @@ impl World {
             bins,
             proxy,
             dbus_addr,
-            children,
+            children: vec![dbus],
             outputs: Mutex::new(Vec::new()),
             argvs: Mutex::new(Vec::new()),
             canaries: Mutex::new(Vec::new()),
         };
         world.start_keyring();
-        Some(world)
+        world
     }
 
     fn start_keyring(&mut self) {
@@ -309,6 +343,59 @@ impl World {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("admin JSON")
+    }
+
+    /// Gives a command the throw-away admin credentials (for `keyward init/setup`).
+    pub fn as_admin(cmd: &mut Command) {
+        cmd.env("AWS_ACCESS_KEY_ID", ADMIN_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET);
+    }
+
+    /// The mfa_process for a device that `keyward setup` will create.
+    pub fn device_totp_command(&self, device: &str) -> String {
+        format!(
+            "{} --proxy {} --device {device} {}",
+            self.bin("keyward-test-totp").display(),
+            self.proxy.url(),
+            self.outside.join(format!("totp-state-{device}")).display()
+        )
+    }
+
+    /// `keyward setup` as the first computer of the account (admin credentials).
+    pub fn setup_admin(&self, args: &[&str]) -> Output {
+        let mut c = self.command(self.bin("keyward"));
+        c.arg("setup").args(args);
+        Self::as_admin(&mut c);
+        self.output(c)
+    }
+
+    /// `keyward setup --enroll` with the code on stdin.
+    pub fn setup_enrolled(&self, code: &str, args: &[&str]) -> Output {
+        let mut c = self.command(self.bin("keyward"));
+        c.args(["setup", "--enroll"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let line = format!(
+            "{:?} {:?}",
+            c.get_program(),
+            c.get_args().collect::<Vec<_>>()
+        );
+        self.argvs.lock().unwrap().push(line);
+        let mut child = c.spawn().expect("spawn setup");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{code}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        self.outputs
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&out.stderr).into_owned());
+        out
     }
 
     /// boto3 as a client of the user's config (no admin keys in its environment).
@@ -469,6 +556,7 @@ impl World {
     pub fn assert_no_leaks(&self) {
         let mut canaries = self.canaries.lock().unwrap().clone();
         canaries.extend(self.proxy.control.issued_secrets());
+        canaries.extend(self.proxy.control.seeds_base32());
         let codes = self.proxy.control.valid_codes();
         let mut places: Vec<(String, Vec<u8>)> = Vec::new();
         for path in walk(self.root.path()) {

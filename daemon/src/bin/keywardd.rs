@@ -81,16 +81,8 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let user = std::env::var("KEYWARD_LOG").unwrap_or_else(|_| "info".to_owned());
-    // Dependencies stay at warn even at KEYWARD_LOG=trace: their debug output can
-    // include request headers, and a session token is one.
-    let filter = EnvFilter::try_new(format!(
-        "{user},aws_config=warn,aws_smithy_runtime=warn,aws_smithy_runtime_api=warn,aws_sigv4=warn,aws_sdk_sts=warn,aws_runtime=warn,hyper=warn,hyper_util=warn,rustls=warn,h2=warn,dbus=warn,secret_service=warn,keyring=warn,zbus=warn"
-    ))
-    .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(keyward_daemon::logging::filter("info"))
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();

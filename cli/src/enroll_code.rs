@@ -1,0 +1,167 @@
+//! Enrollment codes: `keyward enroll` prints one on a registered computer, `keyward
+//! setup` reads it on the new one (from the terminal or stdin, never argv).
+//!
+//! A code holds temporary credentials for the enroller role, already scoped down by a
+//! session policy; AWS enforces that scope and the credentials' expiry. The checksum
+//! catches a damaged or edited code, and the expiry is checked before any AWS call.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+const PREFIX: &str = "kw1";
+
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct EnrollCode {
+    pub account: String,
+    pub region: String,
+    pub owner: String,
+    pub groups: Vec<String>,
+    pub buckets: Vec<String>,
+    pub kms_keys: Vec<String>,
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub issued_by: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
+impl std::fmt::Debug for EnrollCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollCode")
+            .field("owner", &self.owner)
+            .field("account", &self.account)
+            .field("expires_at", &self.expires_at)
+            .field("credentials", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodeError {
+    #[error("that is not a keyward enrollment code (it should start with `kw1.`); copy it again from `keyward enroll`")]
+    Malformed,
+    #[error("the enrollment code is damaged or was edited (checksum mismatch); copy it again, or run `keyward enroll` again")]
+    Tampered,
+    #[error(
+        "the enrollment code expired {0}s ago; run `keyward enroll` again on a registered computer"
+    )]
+    Expired(u64),
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+fn checksum(payload: &str) -> String {
+    let digest = Sha256::digest(format!("{PREFIX}.{payload}").as_bytes());
+    data_encoding::HEXLOWER.encode(&digest[..8])
+}
+
+impl EnrollCode {
+    pub fn encode(&self) -> zeroize::Zeroizing<String> {
+        let json =
+            zeroize::Zeroizing::new(serde_json::to_vec(self).expect("plain fields serialize"));
+        let payload = zeroize::Zeroizing::new(data_encoding::BASE64URL_NOPAD.encode(&json));
+        zeroize::Zeroizing::new(format!(
+            "{PREFIX}.{}.{}",
+            payload.as_str(),
+            checksum(&payload)
+        ))
+    }
+
+    /// Parses and checks a code at time `now` (seconds since the epoch).
+    pub fn decode(text: &str, now: u64) -> Result<Self, CodeError> {
+        let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let text = zeroize::Zeroizing::new(text);
+        let mut parts = text.split('.');
+        let (Some(PREFIX), Some(payload), Some(sum), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(CodeError::Malformed);
+        };
+        if checksum(payload) != sum {
+            return Err(CodeError::Tampered);
+        }
+        let json = zeroize::Zeroizing::new(
+            data_encoding::BASE64URL_NOPAD
+                .decode(payload.as_bytes())
+                .map_err(|_| CodeError::Tampered)?,
+        );
+        let code: EnrollCode = serde_json::from_slice(&json).map_err(|_| CodeError::Tampered)?;
+        if now >= code.expires_at {
+            return Err(CodeError::Expired(now - code.expires_at));
+        }
+        Ok(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(expires_at: u64) -> EnrollCode {
+        EnrollCode {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            owner: "alice".into(),
+            groups: vec!["dev".into()],
+            buckets: vec![],
+            kms_keys: vec![],
+            issued_at: 1000,
+            expires_at,
+            issued_by: "alice-laptop".into(),
+            access_key_id: "ASIAENROLL".into(),
+            secret_access_key: "ENROLLSECRETCANARY".into(),
+            session_token: "ENROLLTOKENCANARY".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_before_expiry() {
+        let text = sample(2000).encode();
+        let back = EnrollCode::decode(&text, 1500).unwrap();
+        assert_eq!(back.owner, "alice");
+        assert_eq!(back.session_token, "ENROLLTOKENCANARY");
+        // Line breaks and spaces from copy-paste are fine.
+        let wrapped = format!("  {}\n{} ", &text[..20], &text[20..]);
+        assert!(EnrollCode::decode(&wrapped, 1500).is_ok());
+    }
+
+    #[test]
+    fn expired_tampered_and_garbage_are_refused() {
+        let text = sample(2000).encode();
+        assert_eq!(
+            EnrollCode::decode(&text, 2000).unwrap_err(),
+            CodeError::Expired(0)
+        );
+        let mut bytes = text.as_bytes().to_vec();
+        let i = 10;
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let edited = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            EnrollCode::decode(&edited, 1500).unwrap_err(),
+            CodeError::Tampered
+        );
+        assert_eq!(
+            EnrollCode::decode("hello", 1500).unwrap_err(),
+            CodeError::Malformed
+        );
+        assert_eq!(
+            EnrollCode::decode("kw1.a.b.c", 1500).unwrap_err(),
+            CodeError::Malformed
+        );
+    }
+
+    #[test]
+    fn debug_redacts_the_credentials() {
+        let d = format!("{:?}", sample(2000));
+        assert!(!d.contains("CANARY") && !d.contains("ASIAENROLL"), "{d}");
+    }
+}
