@@ -20,6 +20,9 @@ pub struct LoginArgs {
 pub struct StatusArgs {
     #[arg(long)]
     json: bool,
+    /// First ask STS whether this computer's keys still exist
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Subcommand)]
@@ -73,7 +76,14 @@ pub fn login(a: &LoginArgs) -> Result<()> {
 }
 
 pub fn status(a: &StatusArgs) -> Result<()> {
-    let client = Client::default_socket().with_timeout(Duration::from_secs(5));
+    let client = Client::default_socket().with_timeout(Duration::from_secs(30));
+    if a.check {
+        spawn::ensure_running(&client).map_err(anyhow::Error::msg)?;
+        let r = client.request("POST", "/v1/check", Some(b"{}"))?;
+        if !r.is_success() {
+            bail!(r.error().message);
+        }
+    }
     let st = client.status();
     if a.json {
         let doc = match &st {

@@ -487,6 +487,58 @@ impl<U: Upstream> Broker<U> {
             .unwrap_or_else(|_| Err(err(ErrorKind::Internal, "the STS task failed")))
     }
 
+    /// Asks STS whether each base profile's key still exists (GetCallerIdentity, always
+    /// allowed). A key STS calls invalid marks the computer revoked and drops every
+    /// session. With `only_live`, only profiles that hold a session are checked.
+    pub async fn check_keys(
+        self: &Arc<Self>,
+        only_live: bool,
+    ) -> Vec<(String, Result<(), ErrorBody>)> {
+        let Ok(cfg) = self.config.get() else {
+            return Vec::new();
+        };
+        let mut results = Vec::new();
+        for name in cfg.profiles.keys() {
+            let Ok(Profile::Base(base)) = cfg.resolve(name) else {
+                continue;
+            };
+            {
+                let st = self.state();
+                if st.revoked.contains_key(name) {
+                    results.push((name.clone(), Err(revoked_error(name))));
+                    continue;
+                }
+                let live = st
+                    .sessions
+                    .keys()
+                    .any(|s| s == name || cfg.resolve(s).is_ok_and(|p| p.base().name == *name));
+                if only_live && !live {
+                    continue;
+                }
+            }
+            let key = match self.read_key(name).await {
+                Ok(k) => k,
+                Err(e) if e.kind == ErrorKind::NoKey => continue,
+                Err(e) => {
+                    results.push((name.clone(), Err(e)));
+                    continue;
+                }
+            };
+            let outcome = match self.upstream.check_key(key, base.region.clone()).await {
+                Ok(()) => Ok(()),
+                Err(StsError::KeyInvalid(m)) => {
+                    tracing::warn!(profile = %name, message = %m, "STS no longer knows this computer's key; dropping every session");
+                    self.mark_revoked(name).await;
+                    self.bump();
+                    Err(revoked_error(name))
+                }
+                Err(e) => Err(err(ErrorKind::Upstream, e.to_string())),
+            };
+            results.push((name.clone(), outcome));
+        }
+        results
+    }
+
     /// Forgets every session (their secrets are zeroized as the last reference drops).
     pub fn lock(&self) -> usize {
         let n = {

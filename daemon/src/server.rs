@@ -133,6 +133,17 @@ async fn handle<U: Upstream>(
             let code = Zeroizing::new(parsed.code.clone());
             creds(&broker.submit_mfa(&parsed.profile, code).await)
         }
+        "/v1/check" if route.0 == Method::POST => {
+            let results = broker.check_keys(false).await;
+            let body: Vec<_> = results
+                .iter()
+                .map(|(p, r)| serde_json::json!({"profile": p, "ok": r.is_ok(), "error": r.as_ref().err()}))
+                .collect();
+            json(
+                StatusCode::OK,
+                &serde_json::json!({"checked": body, "status": broker.status()}),
+            )
+        }
         "/v1/lock" if route.0 == Method::POST => {
             let n = broker.lock();
             tracing::info!(sessions = n, "locked: every session forgotten");

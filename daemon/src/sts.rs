@@ -71,6 +71,13 @@ pub trait Upstream: Send + Sync + 'static {
         caller: Caller,
         req: AssumeRoleRequest,
     ) -> impl Future<Output = Result<Session, StsError>> + Send;
+
+    /// GetCallerIdentity with the long-term key: does AWS still know it?
+    fn check_key(
+        &self,
+        key: AccessKey,
+        region: Option<String>,
+    ) -> impl Future<Output = Result<(), StsError>> + Send;
 }
 
 /// The real thing, via aws-sdk-sts.
@@ -242,6 +249,17 @@ impl Upstream for AwsSts {
         }
         let out = call.send().await.map_err(classify)?;
         to_session(out.credentials(), kind)
+    }
+
+    async fn check_key(&self, key: AccessKey, region: Option<String>) -> Result<(), StsError> {
+        let client = self.client(key_credentials(&key), region);
+        drop(key);
+        client
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }
 

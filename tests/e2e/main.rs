@@ -3,6 +3,8 @@
 //! All in one test binary to keep link time down.
 
 mod broker;
+mod common;
 mod daemon;
 mod keys;
+mod revoke;
 mod setup;

@@ -1,75 +1,9 @@
 //! First-run setup of a computer, enrollment of a second one, resume and abort.
 
-use std::process::Output;
-
 use keyward_tests::world::{which, World};
 use serde_json::Value;
 
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    assert!(
-        !o.status.success(),
-        "expected a failure, got: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-pub struct Account {
-    pub bucket: String,
-    pub key_arn: String,
-    pub unrelated: Value,
-}
-
-pub fn account(w: &World) -> Account {
-    let v = w.admin(&["make-world", "data-bucket", "dev", "ops"]);
-    Account {
-        bucket: v["bucket"].as_str().unwrap().to_owned(),
-        key_arn: v["key_arn"].as_str().unwrap().to_owned(),
-        unrelated: v["unrelated"].clone(),
-    }
-}
-
-/// `keyward setup` for alice-<machine> with both groups, the bucket and the key.
-pub fn bootstrap(w: &World, acct: &Account, machine: &str) -> Output {
-    let user = format!("alice-{machine}");
-    w.setup_admin(&[
-        "--owner",
-        "alice",
-        "--machine",
-        machine,
-        "--group",
-        "dev",
-        "--group",
-        "ops",
-        "--bucket",
-        &acct.bucket,
-        "--kms-key",
-        &acct.key_arn,
-        "--yes",
-        "--json",
-        "--mfa-process",
-        &w.device_totp_command(&user),
-    ])
-}
-
-fn statements(doc: &Value) -> Vec<Value> {
-    doc["Statement"].as_array().cloned().unwrap_or_default()
-}
-
-fn names(doc: &Value, arn: &str) -> bool {
-    serde_json::to_string(doc).unwrap().contains(arn)
-}
+use crate::common::{account, bootstrap, enroll_code, err, names, ok, statements};
 
 #[test]
 fn bootstrap_setup_registers_alice_laptop() {
@@ -130,16 +64,6 @@ fn bootstrap_setup_registers_alice_laptop() {
     assert_eq!(id["Arn"], arn);
     assert!(arn.ends_with(":user/keyward/alice-laptop"));
     w.assert_no_leaks();
-}
-
-/// alice-laptop, registered by bootstrap, and its enrollment code for another computer.
-fn enroll_code(w: &World, args: &[&str]) -> String {
-    let mut all = vec!["enroll", "--profile", "alice-laptop"];
-    all.extend_from_slice(args);
-    let out = w.keyward(&all);
-    let code = ok(&out, "keyward enroll").trim().to_owned();
-    assert!(code.starts_with("kw1."), "{code}");
-    code
 }
 
 #[test]

@@ -104,6 +104,20 @@ def main():
         print(json.dumps(user_state(sys.argv[2]), default=str))
     elif cmd == "policies":
         print(json.dumps(policies(sys.argv[2], sys.argv[3])))
+    elif cmd == "caller-direct":
+        # Straight to moto with a long-term key from the environment.
+        sts = boto3.client("sts", endpoint_url=sys.argv[2])
+        try:
+            print(json.dumps({"arn": sts.get_caller_identity()["Arn"]}))
+        except sts.exceptions.ClientError as e:
+            print(json.dumps({"code": e.response["Error"]["Code"]}))
+    elif cmd == "add-foreign-statement":
+        s3 = boto3.client("s3")
+        doc = json.loads(s3.get_bucket_policy(Bucket=sys.argv[2])["Policy"])
+        doc["Statement"].append({"Sid": "AddedMeanwhile", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                                 "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::" + sys.argv[2]})
+        s3.put_bucket_policy(Bucket=sys.argv[2], Policy=json.dumps(doc))
+        print("{}")
     elif cmd == "make-plain-user":
         boto3.client("iam").create_user(UserName=sys.argv[2])
         print("{}")

@@ -25,7 +25,10 @@ use rand::Rng;
 
 use crate::totp;
 
-#[derive(Debug, Clone)]
+/// A test's action, run just before a request is forwarded.
+pub type Hook = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Clone)]
 pub enum Fault {
     /// 400 Throttling.
     Throttle,
@@ -41,6 +44,8 @@ pub enum Fault {
         code: String,
         message: String,
     },
+    /// Run a test's action (e.g. someone else editing a policy), then forward.
+    Before(Hook),
 }
 
 struct Rule {
@@ -67,6 +72,8 @@ struct Inner {
     valid_codes: Vec<String>,
     /// Long-term keys AWS would not know any more (deleted or revoked).
     rejected_keys: HashSet<String>,
+    /// Long-term keys created through the proxy: id -> secret (for tests that sign by hand).
+    key_secrets: HashMap<String, String>,
 }
 
 /// Shared state a test reads and steers.
@@ -81,6 +88,18 @@ impl Control {
     /// How many requests with this Action reached the proxy (faulted ones included).
     pub fn count(&self, action: &str) -> usize {
         self.inner().counts.get(action).copied().unwrap_or(0)
+    }
+
+    /// Calls per action, sorted.
+    pub fn counts(&self) -> Vec<(String, usize)> {
+        let mut v: Vec<_> = self
+            .inner()
+            .counts
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Every request that reached the proxy, whatever its action.
@@ -110,6 +129,11 @@ impl Control {
     /// InvalidClientTokenId, as AWS answers for a deleted key.
     pub fn reject_key(&self, access_key_id: &str) {
         self.inner().rejected_keys.insert(access_key_id.to_owned());
+    }
+
+    /// The secret of a long-term key created through the proxy.
+    pub fn secret_of(&self, access_key_id: &str) -> Option<String> {
+        self.inner().key_secrets.get(access_key_id).cloned()
     }
 
     pub fn clear_faults(&self) {
@@ -397,10 +421,10 @@ async fn handle(
             r.fault.clone()
         })
     };
+    // AWS refuses a deleted or inactive key; sessions issued from it live on (which
+    // is why revocation attaches a deny-all policy first).
     if let Some(key) = &caller_key {
-        let inner = control.inner();
-        let owner = inner.session_owner.get(key).unwrap_or(key);
-        if inner.rejected_keys.contains(owner) {
+        if control.inner().rejected_keys.contains(key) {
             return aws_error(
                 403,
                 "InvalidClientTokenId",
@@ -419,6 +443,9 @@ async fn handle(
             message,
         }) => return aws_error(status, &code, &message),
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Before(hook)) => {
+            let _ = tokio::task::spawn_blocking(move || hook()).await;
+        }
         Some(Fault::Hang(d)) => {
             tokio::time::sleep(d).await;
             return aws_error(503, "ServiceUnavailable", "hung by the fault proxy");
@@ -499,15 +526,41 @@ async fn handle(
             "GetSessionToken" => {
                 text = fresh_session(control, &text, caller_key.as_deref());
             }
+            "CreateAccessKey" => {
+                if let (Some(id), Some(secret)) = (
+                    xml_value(&text, "AccessKeyId"),
+                    xml_value(&text, "SecretAccessKey"),
+                ) {
+                    control
+                        .inner()
+                        .key_secrets
+                        .insert(id.to_owned(), secret.to_owned());
+                }
+            }
+            "DeleteAccessKey" => {
+                if let Some(id) = fields.get("AccessKeyId") {
+                    control.inner().rejected_keys.insert(id.clone());
+                }
+            }
+            "UpdateAccessKey" => {
+                if let Some(id) = fields.get("AccessKeyId") {
+                    let mut inner = control.inner();
+                    if fields.get("Status").map(String::as_str) == Some("Inactive") {
+                        inner.rejected_keys.insert(id.clone());
+                    } else {
+                        inner.rejected_keys.remove(id);
+                    }
+                }
+            }
             _ => {}
         }
-        if let (Some(secret), Some(token)) = (
-            xml_value(&text, "SecretAccessKey"),
-            xml_value(&text, "SessionToken"),
-        ) {
-            let mut inner = control.inner();
-            inner.issued.push(secret.to_owned());
-            inner.issued.push(token.to_owned());
+        // Every secret a response carries is a canary: session keys and tokens, and
+        // the long-term secret of a new access key.
+        let mut inner = control.inner();
+        for tag in ["SecretAccessKey", "SessionToken"] {
+            if let Some(v) = xml_value(&text, tag) {
+                inner.issued.push(v.to_owned());
+            }
         }
     } else if text.contains("<Errors>") {
         text = text.replace("<Errors>", "").replace("</Errors>", "");

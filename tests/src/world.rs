@@ -77,12 +77,15 @@ pub struct Machine {
 }
 
 /// moto's server process, shared by the computers of one test.
-pub struct Moto(Child);
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -145,7 +148,7 @@ impl World {
             .stderr(Stdio::null())
             .spawn()
             .expect("start moto_server");
-        let moto = Arc::new(Moto(moto));
+        let moto = Arc::new(Moto { child: moto, port });
         assert!(
             wait_for_port(port, Duration::from_secs(30)),
             "moto_server did not listen on {port}"
@@ -343,6 +346,39 @@ impl World {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("admin JSON")
+    }
+
+    /// moto itself, not through the proxy.
+    pub fn moto_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.moto.port)
+    }
+
+    /// Turns moto's own authentication and IAM enforcement on or off.
+    pub fn moto_auth(&self, on: bool) {
+        use std::io::Read;
+        let body = if on { "0" } else { "inf" };
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.moto.port)).expect("moto");
+        write!(s, "POST /moto-api/reset-auth HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        assert!(out.starts_with("HTTP/1.1 200"), "moto reset-auth: {out}");
+    }
+
+    /// Asks moto directly (no proxy) who a long-term key belongs to: `Ok(arn)` or the error code.
+    pub fn moto_whoami(&self, key_id: &str, secret: &str) -> Result<String, String> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/aws_admin.py");
+        let mut c = self.command("python3");
+        c.arg(script)
+            .args(["caller-direct", &self.moto_url()])
+            .env("AWS_ACCESS_KEY_ID", key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret);
+        let out = c.output().expect("python3");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("caller-direct: {}", String::from_utf8_lossy(&out.stderr)));
+        match v["arn"].as_str() {
+            Some(a) => Ok(a.to_owned()),
+            None => Err(v["code"].as_str().unwrap_or("?").to_owned()),
+        }
     }
 
     /// Gives a command the throw-away admin credentials (for `keyward init/setup`).

@@ -239,6 +239,19 @@ pub async fn create_virtual_mfa(aws: &Aws, name: &str) -> Result<(String, Zeroiz
 /// Deletes an unassigned virtual MFA device named `name` (left by an interrupted run).
 pub async fn delete_stray_virtual_mfa(aws: &Aws, account: &str, name: &str) -> Result<bool> {
     let serial = format!("arn:aws:iam::{account}:mfa/{name}");
+    let stray = aws
+        .iam
+        .list_virtual_mfa_devices()
+        .assignment_status(aws_sdk_iam::types::AssignmentStatusType::Unassigned)
+        .send()
+        .await
+        .map_err(|e| fail("iam:ListVirtualMFADevices", &e))?
+        .virtual_mfa_devices()
+        .iter()
+        .any(|d| d.serial_number() == serial);
+    if !stray {
+        return Ok(false);
+    }
     match aws
         .iam
         .delete_virtual_mfa_device()

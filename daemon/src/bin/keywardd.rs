@@ -145,6 +145,7 @@ async fn run() -> Result<()> {
     let broker = Broker::new(upstream, Arc::new(OsKeyStore), config_path.clone());
     let (shutdown, _) = watch::channel(false);
     spawn_signal_handler(shutdown.clone())?;
+    spawn_key_checks(broker.clone());
     tracing::info!(
         pid = std::process::id(),
         socket = %socket.display(),
@@ -167,6 +168,19 @@ async fn probe_keychain() -> Result<()> {
         Ok(_) | Err(KeychainError::Corrupt(_) | KeychainError::Platform(_)) => Ok(()),
         Err(e @ KeychainError::Unavailable(_)) => Err(e.into()),
     }
+}
+
+/// While sessions are held, ask STS every 10 minutes whether this computer's key
+/// still exists, so a revoked computer notices without a new MFA prompt.
+fn spawn_key_checks<U: keyward_daemon::sts::Upstream>(broker: Arc<Broker<U>>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            broker.check_keys(true).await;
+        }
+    });
 }
 
 fn spawn_signal_handler(shutdown: watch::Sender<bool>) -> Result<()> {

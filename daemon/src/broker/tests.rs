@@ -52,6 +52,13 @@ impl Upstream for Arc<Fake> {
         self.session(SessionKind::Base, duration)
     }
 
+    async fn check_key(&self, _key: AccessKey, _region: Option<String>) -> Result<(), StsError> {
+        match self.failures.lock().unwrap().pop_front() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     async fn assume_role(
         &self,
         _caller: Caller,
@@ -294,4 +301,29 @@ async fn unknown_profiles_name_the_known_ones() {
 fn session_names_follow_sts_rules() {
     assert_eq!(session_name("alice laptop/x"), "keyward-alice-laptop-x");
     assert_eq!(session_name(&"a".repeat(100)).len(), 64);
+}
+
+#[tokio::test]
+async fn a_key_check_that_finds_the_key_gone_drops_every_session() {
+    let f = fixture(Fake::default());
+    f.broker.submit_mfa("short", code("123456")).await.unwrap();
+    assert_eq!(f.broker.status().sessions.len(), 2);
+    // Only profiles holding a session are checked in the background.
+    f.fake
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(StsError::KeyInvalid("deleted".into()));
+    let results = f.broker.check_keys(true).await;
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].0, "dev");
+    assert_eq!(
+        results[0].1.as_ref().unwrap_err().kind,
+        ErrorKind::KeyRevoked
+    );
+    let st = f.broker.status();
+    assert!(st.sessions.is_empty());
+    assert_eq!(st.revoked, vec!["dev".to_owned()]);
+    let e = f.broker.credentials("short", true).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::KeyRevoked);
 }
