@@ -573,6 +573,7 @@ impl<U: Upstream> Broker<U> {
             pid: std::process::id(),
             sessions,
             revoked,
+            hardening: Some(crate::harden::report()),
         }
     }
 }

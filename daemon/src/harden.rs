@@ -20,6 +20,21 @@ pub fn harden() -> Vec<String> {
     problems
 }
 
+/// Reads the hardening back, for `status`.
+pub fn report() -> keyward_proto::Hardening {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let dumpable = !matches!(
+        rustix::process::dumpable_behavior(),
+        Ok(rustix::process::DumpableBehavior::NotDumpable)
+    );
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let dumpable = false;
+    keyward_proto::Hardening {
+        dumpable,
+        core_limit: rustix::process::getrlimit(rustix::process::Resource::Core).current,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -28,5 +43,8 @@ mod tests {
         assert!(super::harden().is_empty());
         let lim = rustix::process::getrlimit(rustix::process::Resource::Core);
         assert_eq!(lim.current, Some(0));
+        let r = super::report();
+        assert!(!r.dumpable, "PR_SET_DUMPABLE 0 read back");
+        assert_eq!(r.core_limit, Some(0));
     }
 }

@@ -74,7 +74,6 @@ pub fn fetch(
     profile: &str,
     prompt: Prompt,
 ) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {
-    spawn::ensure_running(client).map_err(|m| ErrorBody::new(ErrorKind::Internal, m))?;
     let mut terminal = match prompt {
         Prompt::IfTerminal => tty::open_tty(),
         Prompt::Never => None,
@@ -132,8 +131,22 @@ pub fn fetch(
     ))
 }
 
+/// POSTs to the daemon; starts it when nobody listens, replaces it when it speaks
+/// another protocol. The warm path is one connection and one request.
 fn post<T: serde::Serialize>(client: &Client, path: &str, body: &T) -> Result<Response, ErrorBody> {
-    client.post(path, body).map_err(|e| {
+    let start_failed = |m: String| ErrorBody::new(ErrorKind::Internal, m);
+    let resp = match client.post(path, body) {
+        Err(e) if spawn::is_daemon_missing(&e) => {
+            spawn::ensure_running(client).map_err(start_failed)?;
+            client.post(path, body)
+        }
+        Ok(r) if !r.is_success() && r.error().kind == ErrorKind::ProtocolMismatch => {
+            spawn::replace(client, "another protocol").map_err(start_failed)?;
+            client.post(path, body)
+        }
+        other => other,
+    };
+    resp.map_err(|e| {
         ErrorBody::new(
             ErrorKind::Internal,
             format!("keywardd did not answer ({e}); run `keyward status` to check it"),

@@ -37,11 +37,27 @@ pub fn daemon_binary() -> PathBuf {
     PathBuf::from("keywardd")
 }
 
-/// Makes sure a daemon answers on the client's socket, starting one if needed.
+/// Whether an error means nobody listens on the socket.
+pub fn is_daemon_missing(e: &io::Error) -> bool {
+    daemon_missing(e)
+}
+
+/// Makes sure a daemon of our protocol answers on the client's socket: starts one if
+/// none runs, replaces one that speaks another protocol version.
 pub fn ensure_running(client: &Client) -> Result<(), String> {
-    match client.connect() {
-        Ok(_) => return Ok(()),
+    match client.status() {
+        Ok(st) if st.protocol == crate::PROTOCOL_VERSION => return Ok(()),
+        Ok(st) => {
+            return replace(
+                client,
+                &format!("protocol {} (keywardd {})", st.protocol, st.version),
+            )
+        }
         Err(e) if daemon_missing(&e) => {}
+        // Something answers but not as we expect: an older or newer daemon.
+        Err(e) if client.connect().is_ok() => {
+            return replace(client, &format!("an unreadable status ({e})"))
+        }
         Err(e) => {
             return Err(format!(
                 "cannot reach keywardd at {}: {e}",
@@ -49,6 +65,57 @@ pub fn ensure_running(client: &Client) -> Result<(), String> {
             ))
         }
     }
+    start_locked(client)
+}
+
+/// Stops a daemon that speaks another protocol version and starts ours.
+pub fn replace(client: &Client, what: &str) -> Result<(), String> {
+    let _lock = start_lock()?;
+    if client
+        .status()
+        .is_ok_and(|s| s.protocol == crate::PROTOCOL_VERSION)
+    {
+        return Ok(());
+    }
+    eprintln!(
+        "keyward: replacing a keywardd that speaks {what} with version {} (protocol {})",
+        env!("CARGO_PKG_VERSION"),
+        crate::PROTOCOL_VERSION
+    );
+    // `POST /v1/shutdown` is answered by every protocol version; the pid in the lock
+    // file is the fallback.
+    let _ = client.request("POST", "/v1/shutdown", Some(b"{}"));
+    if !wait_gone(client, Duration::from_secs(3)) {
+        if let Some(pid) = std::fs::read_to_string(paths::runtime_dir().join(paths::LOCK_NAME))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        if !wait_gone(client, Duration::from_secs(5)) {
+            return Err(format!(
+                "the old keywardd at {} does not stop; stop it and retry",
+                client.socket().display()
+            ));
+        }
+    }
+    let dir = paths::ensure_runtime_dir().map_err(|e| format!("cannot start keywardd: {e}"))?;
+    start(client, &dir)
+}
+
+fn wait_gone(client: &Client, limit: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if client.connect().is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn start_lock() -> Result<std::fs::File, String> {
     let dir = paths::ensure_runtime_dir().map_err(|e| format!("cannot start keywardd: {e}"))?;
     let lock = OpenOptions::new()
         .create(true)
@@ -59,10 +126,16 @@ pub fn ensure_running(client: &Client) -> Result<(), String> {
         .map_err(|e| format!("cannot open the start lock in {}: {e}", dir.display()))?;
     flock(&lock, FlockOperation::LockExclusive)
         .map_err(|e| format!("cannot take the start lock: {e}"))?;
-    // Someone else may have started it while we waited for the lock.
+    Ok(lock)
+}
+
+/// Starts a daemon unless one appeared while we waited for the start lock.
+fn start_locked(client: &Client) -> Result<(), String> {
+    let _lock = start_lock()?;
     if client.connect().is_ok() {
         return Ok(());
     }
+    let dir = paths::ensure_runtime_dir().map_err(|e| format!("cannot start keywardd: {e}"))?;
     start(client, &dir)
 }
 

@@ -113,6 +113,17 @@ pub struct Status {
     /// Profiles whose long-term key STS refused as invalid.
     #[serde(default)]
     pub revoked: Vec<String>,
+    /// What the daemon reads back of its own hardening.
+    #[serde(default)]
+    pub hardening: Option<Hardening>,
+}
+
+/// The daemon's own view of its process hardening (PR_GET_DUMPABLE, RLIMIT_CORE):
+/// Linux shows neither in `/proc/<pid>/status`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Hardening {
+    pub dumpable: bool,
+    pub core_limit: Option<u64>,
 }
 
 #[cfg(test)]

@@ -242,3 +242,155 @@ fn sigterm_drops_sessions_and_exits_zero() {
         "socket removed on a clean stop"
     );
 }
+
+/// keywardd processes serving this world (by their XDG_RUNTIME_DIR).
+fn daemons_of(w: &World) -> Vec<i32> {
+    let want = format!("XDG_RUNTIME_DIR={}", w.run.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| p.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            exe.is_some_and(|e| e.file_name().is_some_and(|n| n == "keywardd"))
+                && env.split(|b| *b == 0).any(|kv| kv == want.as_bytes())
+        })
+        .collect()
+}
+
+#[test]
+fn racing_helpers_start_exactly_one_daemon_and_it_is_hardened() {
+    let Some(w) = World::new("racing_helpers_start_exactly_one_daemon_and_it_is_hardened") else {
+        return;
+    };
+    let m = w.machine("race", None);
+    assert!(daemons_of(&w).is_empty());
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8).map(|_| s.spawn(|| w.helper(&m.profile))).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in &outs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let pids = daemons_of(&w);
+    assert_eq!(pids.len(), 1, "exactly one daemon: {pids:?}");
+    assert_eq!(Some(pids[0]), w.daemon_pid());
+    let st = w.client().status().unwrap();
+    assert_eq!(
+        st.hardening,
+        Some(keyward_proto::Hardening {
+            dumpable: false,
+            core_limit: Some(0)
+        }),
+        "PR_SET_DUMPABLE 0 and RLIMIT_CORE 0"
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", pids[0])).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert!(
+        core.split_whitespace().filter(|t| *t == "0").count() >= 2,
+        "{core}"
+    );
+}
+
+#[test]
+fn a_daemon_of_another_protocol_version_is_replaced() {
+    let Some(w) = World::new("a_daemon_of_another_protocol_version_is_replaced") else {
+        return;
+    };
+    let m = w.machine("upgrade", None);
+    let dir = w.run.join("keyward");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // An "old" daemon: answers status with protocol 0 and everything else with a
+    // protocol mismatch, and exits on /v1/shutdown.
+    let fake = r#"
+import json, os, socket, sys
+path = sys.argv[1]
+s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(16)
+open(os.path.join(os.path.dirname(path), "keywardd.lock"), "w").write(str(os.getpid()))
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    req = c.recv(65536).decode(errors="replace")
+    line = req.split("\r\n", 1)[0]
+    if line.startswith("GET /v1/status"):
+        body, code = json.dumps({"version": "0.0.1", "protocol": 0, "pid": os.getpid(), "sessions": []}), "200 OK"
+    elif line.startswith("POST /v1/shutdown"):
+        c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"); c.close(); os.unlink(path); sys.exit(0)
+    else:
+        body, code = json.dumps({"kind": "protocol_mismatch", "message": "old"}), "400 Bad Request"
+    c.sendall(("HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (code, len(body), body)).encode())
+    c.close()
+"#;
+    let mut c = w.command("python3");
+    c.args(["-c", fake])
+        .arg(dir.join(keyward_proto::paths::SOCKET_NAME))
+        .stdout(std::process::Stdio::piped());
+    let mut old = c.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(old.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+    assert_eq!(w.client().status().unwrap().protocol, 0);
+
+    let out = w.helper(&m.profile);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("replacing a keywardd that speaks"), "{err}");
+    assert!(
+        old.wait().unwrap().success(),
+        "the old daemon was asked to stop"
+    );
+    let st = w.client().status().unwrap();
+    assert_eq!(st.protocol, keyward_proto::PROTOCOL_VERSION);
+    assert_eq!(daemons_of(&w), vec![st.pid as i32]);
+}
+
+#[test]
+fn a_failed_start_says_why() {
+    let Some(w) = World::new("a_failed_start_says_why") else {
+        return;
+    };
+    let m = w.machine("broken", None);
+    // A socket directory others can enter.
+    let dir = w.run.join("keyward");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = w.helper(&m.profile);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        e.contains("has mode 755, expected 700") && e.contains("chmod 700"),
+        "{e}"
+    );
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // No reachable keychain: the daemon's own reason comes back, not a timeout.
+    let mut c = w.command(w.bin("keyward-credential-process"));
+    c.args(["--profile", &m.profile])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    let started = std::time::Instant::now();
+    let out = w.output(c);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        e.contains("keywardd failed to start") && e.contains("keychain is not reachable"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "no bare timeout"
+    );
+    assert!(daemons_of(&w).is_empty());
+}
