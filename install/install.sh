@@ -2,7 +2,7 @@
 # Installs keyward for this user: builds with `cargo install --locked`, installs the
 # service for the platform's service manager, starts it and runs `keyward doctor`.
 #
-#   install.sh [--prefix DIR] [--no-service] [--demo]
+#   install.sh [--prefix DIR] [--no-service] [--demo] [--debug]
 #   install.sh --uninstall [--prefix DIR] [--remove-keys]
 #
 # Idempotent, no root needed (except to apt-get the libdbus headers once, on Linux).
@@ -15,6 +15,7 @@ repo="$(dirname "$here")"
 prefix="${HOME}/.local"
 service=1
 demo=0
+profile_flag=()
 uninstall=0
 remove_keys=0
 
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
     --prefix=*) prefix="${1#--prefix=}"; shift ;;
     --no-service) service=0; shift ;;
     --demo) demo=1; shift ;;
+    --debug) profile_flag=(--debug); shift ;;  # unoptimised, reuses the test build: for CI
     --uninstall) uninstall=1; shift ;;
     --remove-keys) remove_keys=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -85,8 +87,9 @@ if [ "$os" = Linux ] && ! pkg-config --exists dbus-1 2>/dev/null; then
 fi
 
 say "building and installing into $prefix (cargo install --locked)"
-cargo install --quiet --locked --force --root "$prefix" --path "$repo/daemon"
-cargo install --quiet --locked --force --root "$prefix" --path "$repo/cli"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
+cargo install --quiet --locked --force "${profile_flag[@]}" --root "$prefix" --path "$repo/daemon"
+cargo install --quiet --locked --force "${profile_flag[@]}" --root "$prefix" --path "$repo/cli"
 mkdir -p "$share"
 installed=("$bindir/keyward" "$bindir/keyward-credential-process" "$bindir/keywardd" "$prefix/.crates.toml" "$prefix/.crates2.json")
 

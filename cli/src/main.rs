@@ -3,6 +3,7 @@
 
 mod aws;
 mod awsfiles;
+mod cmd_doctor;
 mod cmd_key;
 mod cmd_profile;
 mod cmd_revoke;
@@ -15,7 +16,9 @@ mod ui;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// One IAM user per computer; its key lives in the OS keychain; every AWS tool gets
 /// MFA-backed session credentials from keywardd.
@@ -55,6 +58,15 @@ enum Command {
     /// Control keywardd
     #[command(subcommand)]
     Daemon(cmd_session::DaemonCommand),
+    /// Check the keychain, daemon, socket, AWS config, plaintext keys, clock and service
+    Doctor(cmd_doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (keyward.1, one per subcommand, keywardd.1) into a directory
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Print credentials as credential_process JSON (what ~/.aws/config runs)
     CredentialProcess {
         #[arg(long)]
@@ -68,6 +80,7 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "credential-process") {
         return keyward_proto::helper::main(args.into_iter().skip(1));
     }
+    quiet_broken_pipe();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(keyward_daemon::logging::filter("warn"))
@@ -81,6 +94,17 @@ fn main() -> ExitCode {
         Command::Machines(a) => cmd_revoke::machines(&a),
         Command::Revoke(a) => cmd_revoke::revoke(&a),
         Command::Deregister(a) => cmd_revoke::deregister(&a),
+        Command::Doctor(a) => cmd_doctor::doctor(&a),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "keyward",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man { out } => man(out.as_deref()),
         Command::Key(c) => cmd_key::run(c),
         Command::Profile(c) => cmd_profile::run(c),
         Command::Login(a) => cmd_session::login(&a),
@@ -99,6 +123,55 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// keyward.1, keyward-<command>.1 for each subcommand, and keywardd.1.
+fn man(out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let cmd = Cli::command();
+    let Some(dir) = out else {
+        clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut pages = vec![(cmd.clone().name("keyward"), "keyward".to_owned())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("keyward-{}", sub.get_name());
+        pages.push((sub.clone().name(name.clone()), name));
+    }
+    pages.push((
+        clap::Command::new("keywardd")
+            .version(env!("CARGO_PKG_VERSION"))
+            .about("the keyward daemon: keeps this computer's AWS key in the OS keychain and serves MFA-backed session credentials over $XDG_RUNTIME_DIR/keyward/keywardd.sock")
+            .arg(clap::Arg::new("detach").long("detach").action(clap::ArgAction::SetTrue).help("start a new session (used when keyward starts it on demand)"))
+            .after_help("Logs go to stderr, filtered by KEYWARD_LOG. Normally run by systemd (keywardd.service) or launchd."),
+        "keywardd".to_owned(),
+    ));
+    for (page, name) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut f = std::fs::File::create(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        clap_mangen::Man::new(page).render(&mut f)?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// `keyward … | head` closes stdout early; that is success, not a crash.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
