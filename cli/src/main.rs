@@ -3,6 +3,7 @@
 
 mod aws;
 mod awsfiles;
+mod cmd_demo;
 mod cmd_doctor;
 mod cmd_key;
 mod cmd_profile;
@@ -67,6 +68,14 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// The next MFA code from a local keyward emulator (the demo's phone)
+    #[command(hide = true)]
+    EmulatorCode {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        device: String,
+    },
     /// Print credentials as credential_process JSON (what ~/.aws/config runs)
     CredentialProcess {
         #[arg(long)]
@@ -95,6 +104,7 @@ fn main() -> ExitCode {
         Command::Revoke(a) => cmd_revoke::revoke(&a),
         Command::Deregister(a) => cmd_revoke::deregister(&a),
         Command::Doctor(a) => cmd_doctor::doctor(&a),
+        Command::EmulatorCode { url, device } => cmd_demo::emulator_code(&url, &device),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

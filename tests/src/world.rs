@@ -125,12 +125,7 @@ impl World {
             }
         }
         let bins = bin_dir();
-        for b in [
-            "keyward",
-            "keywardd",
-            "keyward-credential-process",
-            "keyward-test-totp",
-        ] {
+        for b in ["keyward", "keywardd", "keyward-credential-process"] {
             assert!(
                 bins.join(b).is_file(),
                 "{} missing: build with `cargo build --workspace --bins` first (tests/run.sh does)",
@@ -389,12 +384,7 @@ impl World {
 
     /// The mfa_process for a device that `keyward setup` will create.
     pub fn device_totp_command(&self, device: &str) -> String {
-        format!(
-            "{} --proxy {} --device {device} {}",
-            self.bin("keyward-test-totp").display(),
-            self.proxy.url(),
-            self.outside.join(format!("totp-state-{device}")).display()
-        )
+        self.totp_command(device)
     }
 
     /// `keyward setup` as the first computer of the account (admin credentials).
@@ -486,7 +476,6 @@ impl World {
             "--scrub",
         ]);
         let serial = s("mfa_serial");
-        self.write_seed(profile, &serial);
         self.keyward_ok(&[
             "profile",
             "add",
@@ -507,35 +496,26 @@ impl World {
         }
     }
 
-    fn write_seed(&self, profile: &str, serial: &str) {
-        let seed = self
-            .proxy
-            .control
-            .seed(serial)
-            .expect("the proxy learned the MFA seed");
-        std::fs::write(
-            self.outside.join(format!("seed-{profile}")),
-            data_encoding::BASE32_NOPAD.encode(&seed),
-        )
-        .unwrap();
-    }
-
-    /// The mfa_process command line for a profile's TOTP seed.
-    pub fn totp_command(&self, profile: &str) -> String {
+    /// The mfa_process for a user's device: the emulator plays the phone.
+    pub fn totp_command(&self, device: &str) -> String {
         format!(
-            "{} {} {}",
-            self.bin("keyward-test-totp").display(),
-            self.outside.join(format!("seed-{profile}")).display(),
-            self.outside.join(format!("totp-state-{profile}")).display()
+            "{} emulator-code --url {} --device {device}",
+            self.bin("keyward").display(),
+            self.proxy.url()
         )
     }
 
-    /// A current, never-emitted TOTP code for a profile (shares state with mfa_process).
-    pub fn next_code(&self, profile: &str) -> String {
-        let mut c = Command::new(self.bin("keyward-test-totp"));
-        c.arg(self.outside.join(format!("seed-{profile}")))
-            .arg(self.outside.join(format!("totp-state-{profile}")));
-        let out = c.output().expect("totp");
+    /// A current, never-handed-out TOTP code for a device (shared with mfa_process).
+    pub fn next_code(&self, device: &str) -> String {
+        let mut c = self.command(self.bin("keyward"));
+        c.args([
+            "emulator-code",
+            "--url",
+            &self.proxy.url(),
+            "--device",
+            device,
+        ]);
+        let out = c.output().expect("emulator-code");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 

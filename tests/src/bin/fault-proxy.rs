@@ -30,12 +30,8 @@ fn main() {
             .expect("bind");
         println!("http://{}", listener.local_addr().expect("addr"));
         let (_keep, stop) = tokio::sync::oneshot::channel();
-        keyward_tests::proxy::serve(
-            listener,
-            keyward_tests::proxy::Control::default(),
-            upstream,
-            stop,
-        )
-        .await;
+        let control = keyward_tests::proxy::Control::default();
+        let emu = (*control).clone();
+        keyward_emulator::serve(listener, emu, upstream, std::sync::Arc::new(control), stop).await;
     });
 }

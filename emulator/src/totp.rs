@@ -28,12 +28,15 @@ pub fn code(seed: &[u8], counter: u64) -> String {
     format!("{:06}", bin % 1_000_000)
 }
 
-pub fn now_step() -> u64 {
+pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs()
-        / STEP
+}
+
+pub fn now_step() -> u64 {
+    now_secs() / STEP
 }
 
 #[cfg(test)]
