@@ -80,10 +80,23 @@ fi
 # Build prerequisites: a Rust toolchain, and on Linux the libdbus headers for the
 # Secret Service client.
 command -v cargo >/dev/null || { echo "install.sh: cargo not found; install Rust from rustup.rs first" >&2; exit 1; }
-if [ "$os" = Linux ] && ! pkg-config --exists dbus-1 2>/dev/null; then
-  say "installing libdbus-1-dev and pkg-config (needed to talk to the Secret Service)"
+need=()
+if [ "$os" = Linux ]; then
+  pkg-config --exists dbus-1 2>/dev/null || need+=(libdbus-1-dev pkg-config)
+  if [ "$demo" -eq 1 ]; then
+    # The demo gives each emulated computer a private Secret Service, and runs moto
+    # (Python) in a venv of its own.
+    command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
+    command -v dbus-daemon >/dev/null || need+=(dbus-daemon)
+    command -v dbus-send >/dev/null || need+=(dbus-bin)
+    python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+  fi
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || { echo "install.sh: please install: ${need[*]}" >&2; exit 1; }
+  say "installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libdbus-1-dev pkg-config >/dev/null
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 say "building and installing into $prefix (cargo install --locked)"

@@ -88,6 +88,25 @@ impl Aws {
         Self::from_config(config)
     }
 
+    /// Fixed credentials against an explicit endpoint (the demo's emulator).
+    pub async fn at_endpoint(creds: Credentials, endpoint: &str) -> Self {
+        let config = loader(Some(DEFAULT_REGION))
+            .credentials_provider(creds)
+            .endpoint_url(endpoint)
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
+        Self {
+            iam: aws_sdk_iam::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            kms: aws_sdk_kms::Client::new(&config),
+            config,
+        }
+    }
+
     /// This computer's MFA session for a keyward base profile, from keywardd (asking
     /// for a code if needed).
     pub async fn from_keyward_profile(profile: &str, region: Option<&str>) -> Result<Self> {

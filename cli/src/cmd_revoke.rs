@@ -224,7 +224,13 @@ pub fn machines(a: &MachinesArgs) -> Result<()> {
                     .as_ref()
                     .map(|id| id[id.len().saturating_sub(4)..].to_owned()),
                 key_age_days: age_days(first.and_then(|k| k.create_date())),
-                key_last_used: last_used,
+                // To the second: enough for a table, and stable in JSON.
+                key_last_used: last_used.map(|t| {
+                    format!(
+                        "{}Z",
+                        t.split('.').next().unwrap_or(&t).trim_end_matches('Z')
+                    )
+                }),
                 mfa: !iam::mfa_devices(&actor.aws, &u.name).await?.is_empty(),
                 groups: iam::groups_for_user(&actor.aws, &u.name).await?,
                 buckets: u.list_tag(docs::TAG_BUCKETS),
@@ -260,6 +266,9 @@ pub fn machines(a: &MachinesArgs) -> Result<()> {
                     .iter()
                     .map(|k| format!("kms:…{}", &k[k.len().saturating_sub(8)..])),
             );
+            if r.revoked.is_some() && !policies.is_empty() {
+                policies = vec!["(removed)".to_owned()];
+            }
             println!(
                 "{:<22} {:<20} {:<6} {:>7} {:<20} {:<4} {:<18} {:<22} {status}",
                 r.user,

@@ -68,6 +68,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Watch the whole story on a throw-away emulated AWS: setup, MFA login, the AWS CLI, enroll, revoke
+    Demo(cmd_demo::DemoArgs),
     /// The next MFA code from a local keyward emulator (the demo's phone)
     #[command(hide = true)]
     EmulatorCode {
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Deregister(a) => cmd_revoke::deregister(&a),
         Command::Doctor(a) => cmd_doctor::doctor(&a),
         Command::EmulatorCode { url, device } => cmd_demo::emulator_code(&url, &device),
+        Command::Demo(a) => cmd_demo::demo(&a),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -5,6 +5,7 @@
 mod broker;
 mod common;
 mod daemon;
+mod demo;
 mod keys;
 mod revoke;
 mod setup;
