@@ -48,8 +48,12 @@ impl Aws {
         // Emulators and gateways set AWS_ENDPOINT_URL; they want path-style bucket URLs.
         let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        Self::clients(config, custom_endpoint)
+    }
+
+    fn clients(config: SdkConfig, path_style: bool) -> Self {
         let s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(custom_endpoint)
+            .force_path_style(path_style)
             .build();
         Self {
             iam: aws_sdk_iam::Client::new(&config),
@@ -95,16 +99,7 @@ impl Aws {
             .endpoint_url(endpoint)
             .load()
             .await;
-        let s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build();
-        Self {
-            iam: aws_sdk_iam::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            kms: aws_sdk_kms::Client::new(&config),
-            config,
-        }
+        Self::clients(config, true)
     }
 
     /// This computer's MFA session for a keyward base profile, from keywardd (asking

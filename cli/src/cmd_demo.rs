@@ -278,6 +278,25 @@ fn took(started: Instant) {
     println!("      ({:.1}s)", started.elapsed().as_secs_f64());
 }
 
+/// Shows the steps a keyward command reported (its `✓`/`·` lines), then its stdout.
+fn show_steps(out: Output, what: &str, lines: usize) -> Result<String> {
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("✓ ") || l.starts_with("· "))
+    {
+        println!("      │ {l}");
+    }
+    show(
+        &Output {
+            stderr: Vec::new(),
+            ..out
+        },
+        what,
+        lines,
+    )
+}
+
 /// Shows a command's output, indented, and insists it succeeded.
 fn show(out: &Output, what: &str, lines: usize) -> Result<String> {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -466,21 +485,7 @@ fn run_story() -> Result<()> {
     .env("AWS_ACCESS_KEY_ID", ADMIN_KEY)
     .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET);
     let out = c.output()?;
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    for l in text
-        .lines()
-        .filter(|l| l.starts_with("✓ ") && !l.contains("---"))
-    {
-        println!("      │ {l}");
-    }
-    show(
-        &Output {
-            stderr: Vec::new(),
-            ..out
-        },
-        "keyward setup",
-        3,
-    )?;
+    show_steps(out, "keyward setup", 3)?;
     took(t);
 
     // 3. Login.
@@ -573,21 +578,7 @@ fn run_story() -> Result<()> {
         .write_all(format!("{}\n", code.as_str()).as_bytes())?;
     drop(code);
     let out = child.wait_with_output()?;
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    for l in text
-        .lines()
-        .filter(|l| l.starts_with("✓ ") && !l.contains("---"))
-    {
-        println!("      │ {l}");
-    }
-    show(
-        &Output {
-            stderr: Vec::new(),
-            ..out
-        },
-        "keyward setup --enroll",
-        2,
-    )?;
+    show_steps(out, "keyward setup --enroll", 2)?;
     took(t);
 
     // 6. Revoke the laptop.
@@ -595,21 +586,7 @@ fn run_story() -> Result<()> {
     let mut c = w.keyward(&w.computers[work]);
     c.args(["revoke", "laptop", "--yes"]);
     let out = c.output()?;
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    for l in text
-        .lines()
-        .filter(|l| l.starts_with("✓ ") || l.starts_with("· "))
-    {
-        println!("      │ {l}");
-    }
-    show(
-        &Output {
-            stderr: Vec::new(),
-            ..out
-        },
-        "keyward revoke",
-        2,
-    )?;
+    show_steps(out, "keyward revoke", 2)?;
     took(t);
 
     // 7. The refusal.

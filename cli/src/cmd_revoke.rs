@@ -70,13 +70,6 @@ pub struct DeregisterArgs {
     json: bool,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 /// Who is acting: a machine user (with its owner) or an admin.
 struct Actor {
     aws: Aws,
@@ -191,7 +184,7 @@ fn age_days(created: Option<&aws_smithy_types::DateTime>) -> Option<u64> {
 }
 
 pub fn machines(a: &MachinesArgs) -> Result<()> {
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let actor = actor(&a.who).await?;
         let owner = if a.who.admin {
             a.owner.clone()
@@ -301,7 +294,7 @@ fn now_rfc3339() -> String {
 }
 
 pub fn revoke(a: &RevokeArgs) -> Result<()> {
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let actor = actor(&a.who).await?;
         let owner = actor.owner().map(str::to_owned);
         let candidates = machine_users(&actor.aws, owner.as_deref()).await?;
@@ -426,7 +419,7 @@ pub fn deregister(a: &DeregisterArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => crate::cmd_session::default_profile()?,
     };
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let who = Who {
             profile: Some(profile.clone()),
             admin: false,

@@ -104,13 +104,6 @@ pub struct EnrollArgs {
     json: bool,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 /// IAM user names: `[A-Za-z0-9+=,.@_-]`, 1 to 64 characters.
 pub fn check_iam_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -176,7 +169,7 @@ struct InitReport {
 }
 
 pub fn init(a: &InitArgs) -> Result<()> {
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let aws = Aws::admin(a.admin_profile.as_deref(), a.region.as_deref()).await?;
         let (account, _) = aws.whoami().await?;
         let mut keys = Vec::new();
@@ -587,13 +580,14 @@ pub fn setup(a: &SetupArgs) -> Result<()> {
     };
     probe_keychain()?;
     if a.abort {
-        return runtime()?.block_on(abort(a, code, &user_name, &profile, &buckets, &kms_keys));
+        return crate::runtime()?
+            .block_on(abort(a, code, &user_name, &profile, &buckets, &kms_keys));
     }
     let rights = match code {
         Some(c) => Rights::Enrolled(Box::new(c)),
         None => Rights::Admin,
     };
-    runtime()?.block_on(register(
+    crate::runtime()?.block_on(register(
         a,
         rights,
         &owner,
@@ -1158,7 +1152,7 @@ pub fn enroll(a: &EnrollArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => crate::cmd_session::default_profile()?,
     };
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let aws = Aws::from_keyward_profile(&profile, None).await?;
         let (account, arn) = aws.whoami().await?;
         let me = arn.rsplit('/').next().unwrap_or_default().to_owned();

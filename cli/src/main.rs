@@ -170,6 +170,15 @@ fn man(out: Option<&std::path::Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A single-threaded runtime for the commands that talk to AWS.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 /// `keyward … | head` closes stdout early; that is success, not a crash.
 fn quiet_broken_pipe() {
     let default = std::panic::take_hook();

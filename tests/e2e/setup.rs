@@ -381,3 +381,97 @@ fn bad_input_is_refused_before_any_change() {
     assert_eq!(w.proxy.control.count("CreateUser"), users);
     assert_eq!(w.proxy.control.count("CreateAccessKey"), 0);
 }
+
+#[test]
+fn init_dry_run_changes_nothing_and_enforce_encryption_adds_the_deny_statements() {
+    let Some(w) =
+        World::new("init_dry_run_changes_nothing_and_enforce_encryption_adds_the_deny_statements")
+    else {
+        return;
+    };
+    let acct = account(&w);
+    let writes = |w: &World| {
+        [
+            "CreatePolicy",
+            "CreateRole",
+            "PutRolePolicy",
+            "CreatePolicyVersion",
+        ]
+        .map(|a| w.proxy.control.count(a))
+    };
+    let before = writes(&w);
+    let mut c = w.command(w.bin("keyward"));
+    c.args(["init", "--dry-run", "--bucket", &acct.bucket]);
+    World::as_admin(&mut c);
+    let out = ok(&w.output(c), "init --dry-run");
+    assert!(
+        out.contains("RevokeSameOwner") && out.contains("aws:MultiFactorAuthPresent"),
+        "{out}"
+    );
+    assert!(out.contains("keyward-enroller trust policy"), "{out}");
+    assert_eq!(writes(&w), before, "a dry run writes nothing");
+
+    let mut c = w.command(w.bin("keyward"));
+    c.args([
+        "init",
+        "--json",
+        "--bucket",
+        &acct.bucket,
+        "--kms-key",
+        &acct.key_arn,
+    ]);
+    World::as_admin(&mut c);
+    let v: Value = serde_json::from_str(&ok(&w.output(c), "init")).unwrap();
+    assert_eq!(v["managed_buckets"], serde_json::json!([acct.bucket]));
+    assert_eq!(v["managed_kms_keys"], serde_json::json!([acct.key_arn]));
+    let mut c = w.command(w.bin("keyward"));
+    c.args(["init", "--json"]);
+    World::as_admin(&mut c);
+    let again: Value = serde_json::from_str(&ok(&w.output(c), "init again")).unwrap();
+    assert_eq!(
+        again["changes"],
+        serde_json::json!([]),
+        "idempotent: {again}"
+    );
+    assert_eq!(
+        again["managed_buckets"],
+        serde_json::json!([acct.bucket]),
+        "managed buckets accumulate"
+    );
+
+    let out = w.setup_admin(&[
+        "--owner",
+        "alice",
+        "--machine",
+        "vault",
+        "--bucket",
+        &acct.bucket,
+        "--enforce-encryption",
+        "--yes",
+        "--mfa-process",
+        &w.device_totp_command("alice-vault"),
+    ]);
+    ok(&out, "setup --enforce-encryption");
+    let arn = w.admin(&["user", "alice-vault"])["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p = w.admin(&["policies", &acct.bucket, &acct.key_arn]);
+    let sts = statements(&p["bucket"]);
+    let by_sid = |sid: &str| {
+        sts.iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {sid}: {p}"))
+    };
+    assert_eq!(
+        by_sid("KeywardDenyUnencryptedUploads")["Condition"]["StringNotEquals"]
+            ["s3:x-amz-server-side-encryption"],
+        "aws:kms"
+    );
+    assert_eq!(
+        by_sid("KeywardDenyOthers")["NotPrincipal"]["AWS"],
+        serde_json::json!(["arn:aws:iam::123456789012:root", arn])
+    );
+    assert_eq!(sts[0], acct.unrelated);
+}
