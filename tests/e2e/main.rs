@@ -9,3 +9,4 @@ mod demo;
 mod keys;
 mod revoke;
 mod setup;
+mod tty;

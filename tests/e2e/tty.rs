@@ -1,0 +1,163 @@
+//! The interactive paths, on a real pseudo-terminal (util-linux `script`): MFA codes
+//! typed at a /dev/tty prompt with echo off, and setup's QR code.
+
+use std::io::{Read, Write};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use keyward_tests::totp;
+use keyward_tests::world::{skip, which, World};
+
+/// A command on a pty; the test reads the screen and types.
+struct Terminal {
+    child: Child,
+    screen: mpsc::Receiver<Vec<u8>>,
+    seen: String,
+}
+
+impl Terminal {
+    fn start(w: &World, command_line: &str, admin: bool) -> Terminal {
+        let mut c = w.command("script");
+        c.args(["-qfec", command_line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if admin {
+            World::as_admin(&mut c);
+        }
+        let mut child = c.spawn().expect("script");
+        let mut out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Terminal {
+            child,
+            screen: rx,
+            seen: String::new(),
+        }
+    }
+
+    /// Reads the screen until `text` shows up; returns everything seen so far.
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.seen.contains(text) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.screen.recv_timeout(left) {
+                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("`{text}` never appeared; the screen shows:\n{}", self.seen)
+                }
+            }
+        }
+        self.seen.clone()
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\r").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn finish(mut self) -> (bool, String) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        while let Ok(bytes) = self.screen.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        (status.success(), self.seen)
+    }
+}
+
+fn ready(test: &str) -> bool {
+    if which("script").is_none() {
+        skip(test, "`script` (util-linux) not on PATH");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn login_reads_the_code_on_the_terminal_without_echo() {
+    let Some(w) = World::new("login_reads_the_code_on_the_terminal_without_echo") else {
+        return;
+    };
+    if !ready(&w.test) {
+        return;
+    }
+    let m = w.machine("typist", None);
+    // No mfa_process: the terminal is the only way to get a code.
+    w.keyward_ok(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial]);
+    let mut t = Terminal::start(
+        &w,
+        &format!("{} login --profile typist", w.bin("keyward").display()),
+        false,
+    );
+    let prompt = t.wait_for("MFA code for `typist`");
+    assert!(
+        prompt.contains(&m.mfa_serial),
+        "the prompt names the device: {prompt}"
+    );
+    let code = w.next_code("typist");
+    t.type_line(&code);
+    let (ok, screen) = t.finish();
+    assert!(ok, "{screen}");
+    assert!(screen.contains("logged in: profile `typist`"), "{screen}");
+    assert!(!screen.contains(&code), "the code was not echoed: {screen}");
+    assert_eq!(w.proxy.control.count("GetSessionToken"), 1);
+    w.assert_no_leaks();
+}
+
+#[test]
+fn setup_draws_the_qr_code_and_reads_two_codes_on_the_terminal() {
+    let Some(w) = World::new("setup_draws_the_qr_code_and_reads_two_codes_on_the_terminal") else {
+        return;
+    };
+    if !ready(&w.test) {
+        return;
+    }
+    let mut t = Terminal::start(
+        &w,
+        &format!(
+            "{} setup --owner alice --machine desk --yes",
+            w.bin("keyward").display()
+        ),
+        true,
+    );
+    let screen = t.wait_for("First MFA code from your authenticator");
+    assert!(
+        screen.contains("Scan this with your authenticator app"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains('█') || screen.contains('▀') || screen.contains('▄'),
+        "a QR code is drawn: {screen}"
+    );
+    // Do what a person does: read the secret off the screen into an authenticator.
+    let secret = screen
+        .split("enter this secret by hand: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the secret is shown for manual entry")
+        .to_owned();
+    let seed = totp::seed_from_base32(&secret).expect("a base32 secret");
+    let now = totp::now_step();
+    t.type_line(&totp::code(&seed, now - 1));
+    t.wait_for("enter the next one");
+    t.type_line(&totp::code(&seed, now));
+    let (ok, screen) = t.finish();
+    assert!(ok, "{screen}");
+    assert!(
+        screen.contains("enabled MFA device")
+            && screen.contains("this computer is registered as alice-desk"),
+        "{screen}"
+    );
+    let u = w.admin(&["user", "alice-desk"]);
+    assert_eq!(u["mfa"].as_array().unwrap().len(), 1);
+}
