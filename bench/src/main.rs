@@ -150,7 +150,7 @@ fn main() {
         let aws_runs: usize = std::env::var("BENCH_AWS_RUNS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(20);
+            .unwrap_or(60);
         println!("## aws sts get-caller-identity, {aws_runs} runs each, interleaved");
         let mut through = Vec::new();
         let mut static_keys = Vec::new();
