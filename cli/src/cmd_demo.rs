@@ -57,7 +57,7 @@ use crate::ui;
 #[derive(Args)]
 pub struct DemoArgs {}
 
-const ADMIN_KEY: &str = "AKIADEMOADMIN0000000";
+const ADMIN_KEY: &str = "AKIA-DEMO-ADMIN";
 const ADMIN_SECRET: &str = "demo-admin-secret-not-real";
 const STEPS: usize = 7;
 /// Every process the demo starts carries this, so an interrupted demo finds them all.

@@ -305,7 +305,7 @@ impl Intercept for DateHeader {
 async fn clock_skew() -> Check {
     // Any answer carries a Date, even a refusal: sign with a key that does not exist.
     let creds = Credentials::new(
-        "AKIAKEYWARDDOCTOR000",
+        "AKIA-KEYWARD-DOCTOR",
         "keyward-doctor-clock-check",
         None,
         None,

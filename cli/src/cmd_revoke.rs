@@ -1,6 +1,6 @@
 //! `keyward machines`, `keyward revoke MACHINE` and `keyward deregister`.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -461,7 +461,6 @@ pub fn deregister(a: &DeregisterArgs) -> Result<()> {
             "removed the keychain entry, keyward's profiles and their credential_process lines",
         );
         report(a.json, &me.name, &steps, complete)?;
-        let _ = Duration::ZERO;
         Ok(())
     })
 }

@@ -828,7 +828,7 @@ async fn register(
     let stored_ok = stored
         .as_ref()
         .is_some_and(|k| keys.iter().any(|x| x.id == k.id));
-    let key_id = if stored_ok {
+    if stored_ok {
         let id = stored.expect("checked").id;
         steps.had(
             6,
@@ -837,7 +837,6 @@ async fn register(
                 &id[id.len().saturating_sub(4)..]
             ),
         );
-        id
     } else {
         // A key whose secret never reached the keychain is useless: remove it.
         for k in &keys {
@@ -877,9 +876,7 @@ async fn register(
                 waited.as_secs_f64()
             ),
         );
-        id
-    };
-    let _ = key_id;
+    }
 
     // 8. keyward's profile and the credential_process line, then the daemon.
     let entry = ProfileEntry {
