@@ -159,6 +159,35 @@ mod tests {
         );
     }
 
+    /// Pasted codes are untrusted: any mangling is refused, never a panic, never accepted.
+    #[test]
+    fn mangled_codes_are_refused_without_panic() {
+        let text = sample(2000).encode();
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..2000 {
+            let mut b = text.as_bytes().to_vec();
+            let i = (next() as usize) % b.len();
+            match next() % 3 {
+                0 => b[i] = b"A.-_9z="[(next() % 7) as usize],
+                1 => b.truncate(i),
+                _ => b.insert(i, b'.'),
+            }
+            let mangled = String::from_utf8_lossy(&b).into_owned();
+            if mangled != *text {
+                assert!(
+                    EnrollCode::decode(&mangled, 1500).is_err(),
+                    "accepted: {mangled}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn debug_redacts_the_credentials() {
         let d = format!("{:?}", sample(2000));

@@ -394,3 +394,48 @@ fn a_failed_start_says_why() {
     );
     assert!(daemons_of(&w).is_empty());
 }
+
+#[test]
+fn silent_slow_and_idle_clients_are_dropped() {
+    let Some(w) = World::new("silent_slow_and_idle_clients_are_dropped") else {
+        return;
+    };
+    w.keyward_ok(&["daemon", "start"]);
+    let sock = w.client().socket().to_path_buf();
+    let probes: [&[u8]; 3] = [
+        b"",                                           // connects, says nothing
+        b"GET /v1/status HTTP/1.1\r\nhost: k\r\n",     // half a header, then silence
+        b"GET /v1/status HTTP/1.1\r\nhost: k\r\n\r\n", // one request, then idles on keep-alive
+    ];
+    let took: Vec<Duration> = std::thread::scope(|s| {
+        let hs: Vec<_> = probes
+            .iter()
+            .map(|bytes| {
+                let sock = sock.clone();
+                s.spawn(move || {
+                    let mut c = UnixStream::connect(&sock).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    c.write_all(bytes).unwrap();
+                    let started = std::time::Instant::now();
+                    let mut buf = [0u8; 4096];
+                    // Read answers until the daemon hangs up.
+                    loop {
+                        match c.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    started.elapsed()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for t in &took {
+        assert!(
+            *t < Duration::from_secs(15),
+            "a client that stalls is dropped (header timeout 5 s): {took:?}"
+        );
+    }
+    assert_still_serving(&w);
+}

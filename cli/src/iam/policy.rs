@@ -430,6 +430,76 @@ mod tests {
         );
     }
 
+    /// Untrusted input: thousands of mutated and oddly shaped policies never panic,
+    /// and whenever one parses, an edit keeps every foreign statement.
+    #[test]
+    fn random_and_hostile_policies_never_panic_and_keep_foreign_statements() {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let base = to_text(&add_principal(
+            &json!({"Version": "2012-10-17", "Statement": [foreign(), {"Sid": "Keyward", "Principal": {"AWS": [1, null, WORK]}}, 7, null, "x"]}),
+            &bucket(),
+            ALICE,
+            Some(ROOT),
+        ));
+        let shapes = [
+            r#"{"Statement": {"Sid": "KeywardMachines", "Principal": "*"}}"#,
+            r#"{"Statement": [{"Sid": "KeywardMachines", "Principal": {"AWS": 5}}]}"#,
+            r#"{"Statement": [{"Sid": 5, "Principal": {"AWS": "x"}}, [], {}]}"#,
+            r#"{"Statement": [{"Sid": "KeywardDenyOthers", "NotPrincipal": {"AWS": [null]}}]}"#,
+            "{}",
+            r#"{"Statement": null}"#,
+        ];
+        let mut inputs: Vec<String> = shapes.iter().map(|s| (*s).to_owned()).collect();
+        for _ in 0..3000 {
+            let mut bytes = base.clone().into_bytes();
+            for _ in 0..=(next() % 4) {
+                let i = (next() as usize) % bytes.len();
+                match next() % 3 {
+                    0 => {
+                        let alphabet = b"{}[]\":,0aK\\ ";
+                        bytes[i] = alphabet[(next() % alphabet.len() as u64) as usize];
+                    }
+                    1 => bytes.truncate(i),
+                    _ => {
+                        bytes.remove(i);
+                    }
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            inputs.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        let mut parsed = 0;
+        for text in &inputs {
+            let Ok(doc) = parse(Some(text)) else { continue };
+            parsed += 1;
+            for edited in [
+                add_principal(&doc, &bucket(), ALICE, Some(ROOT)),
+                add_principal(&doc, &Target::KmsKey, WORK, None),
+                remove_principal(&doc, ALICE),
+            ] {
+                assert_eq!(
+                    foreign_statements(&edited),
+                    foreign_statements(&doc),
+                    "{text}"
+                );
+                let _ = diff(&doc, &edited);
+            }
+            assert!(
+                !contains_principal(&remove_principal(&doc, ALICE), ALICE),
+                "{text}"
+            );
+        }
+        assert!(parsed > 10, "some mutations still parse: {parsed}");
+    }
+
     #[test]
     fn diff_marks_added_lines() {
         let a = parse(None).unwrap();
