@@ -132,11 +132,18 @@ impl Emulator {
             .find(|(serial, _)| serial.rsplit('/').next() == Some(device))
             .map(|(_, s)| s.clone())?;
         let now = totp::now_step();
-        // AWS accepts one step either side: start at t-1, as a person with a fresh app might.
+        // AWS accepts one step either side, so a t-1 code still works, but only while
+        // step t lasts: hand one out only with 10 s or more of the step left, so it cannot
+        // expire between here and STS. Codes for t and t+1 stay valid for 30 s or more.
+        let floor = if totp::now_secs() % totp::STEP < totp::STEP - 10 {
+            now - 1
+        } else {
+            now
+        };
         let counter = inner
             .handed_out
             .get(device)
-            .map_or(now - 1, |l| (l + 1).max(now - 1));
+            .map_or(floor, |l| (l + 1).max(floor));
         if counter > now + 1 {
             let secs = totp::STEP - totp::now_secs() % totp::STEP;
             return Some(Err(Duration::from_secs(secs)));

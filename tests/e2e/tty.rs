@@ -148,9 +148,10 @@ fn setup_draws_the_qr_code_and_reads_two_codes_on_the_terminal() {
         .to_owned();
     let seed = totp::seed_from_base32(&secret).expect("a base32 secret");
     let now = totp::now_step();
-    t.type_line(&totp::code(&seed, now - 1));
-    t.wait_for("enter the next one");
+    // Steps t and t+1 stay valid for at least 30 s: no race with the step boundary.
     t.type_line(&totp::code(&seed, now));
+    t.wait_for("enter the next one");
+    t.type_line(&totp::code(&seed, now + 1));
     let (ok, screen) = t.finish();
     assert!(ok, "{screen}");
     assert!(
