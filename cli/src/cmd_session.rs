@@ -158,11 +158,12 @@ pub fn lock() -> Result<()> {
     }
 }
 
-/// After the key changes, drop sessions made with the old one (if a daemon runs).
+/// After the key changes, drop sessions made with the old one and the revoked mark
+/// of the old key (if a daemon runs).
 pub fn lock_quietly() {
     let _ = Client::default_socket()
         .with_timeout(Duration::from_secs(2))
-        .request("POST", "/v1/lock", Some(b"{}"));
+        .request("POST", "/v1/lock", Some(br#"{"forget_revoked":true}"#));
 }
 
 fn stop(client: &Client) -> Result<bool> {

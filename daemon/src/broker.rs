@@ -45,6 +45,10 @@ struct State {
     failed: HashMap<String, Instant>,
     /// Base profile -> the access key id STS refused as invalid.
     revoked: HashMap<String, String>,
+    /// MFA serial -> when STS last refused a code for it, and why. Requests that were
+    /// already waiting for that code share the refusal instead of trying codes of
+    /// their own (which would burn MFA attempts).
+    mfa_failures: HashMap<String, (Instant, ErrorBody)>,
     /// Bumped by `lock`; a flight started in an older epoch stores nothing.
     epoch: u64,
 }
@@ -171,7 +175,8 @@ impl<U: Upstream> Broker<U> {
     /// prompt, or hand this caller the prompt.
     async fn mfa_session(&self, name: &str, base: &BaseProfile, can_prompt: bool) -> Outcome {
         let mut rx = self.generation.subscribe();
-        let deadline = Instant::now() + MAX_WAIT;
+        let entered = Instant::now();
+        let deadline = entered + MAX_WAIT;
         loop {
             rx.borrow_and_update();
             let wait_until = {
@@ -183,6 +188,11 @@ impl<U: Upstream> Broker<U> {
                 }
                 if st.revoked.contains_key(&base.name) {
                     return Err(revoked_error(&base.name));
+                }
+                if let Some((at, failure)) = st.mfa_failures.get(&base.mfa_serial) {
+                    if *at > entered {
+                        return Err(failure.clone());
+                    }
                 }
                 let mut required = err(
                     ErrorKind::MfaRequired,
@@ -364,7 +374,19 @@ impl<U: Upstream> Broker<U> {
                     this.call(&base2.name, call).await
                 })
                 .await;
-            self.state().leases.remove(&serial);
+            {
+                let mut st = self.state();
+                st.leases.remove(&serial);
+                match &r {
+                    Err(e) if e.kind == ErrorKind::MfaInvalid => {
+                        st.mfa_failures
+                            .insert(serial.clone(), (Instant::now(), e.clone()));
+                    }
+                    _ => {
+                        st.mfa_failures.remove(&serial);
+                    }
+                }
+            }
             self.bump();
             r
         } else {
@@ -540,13 +562,17 @@ impl<U: Upstream> Broker<U> {
     }
 
     /// Forgets every session (their secrets are zeroized as the last reference drops).
-    pub fn lock(&self) -> usize {
+    /// The revoked mark stays unless `forget_revoked` (the key changed).
+    pub fn lock(&self, forget_revoked: bool) -> usize {
         let n = {
             let mut st = self.state();
             st.epoch += 1;
             st.leases.clear();
             st.failed.clear();
-            st.revoked.clear();
+            st.mfa_failures.clear();
+            if forget_revoked {
+                st.revoked.clear();
+            }
             let n = st.sessions.len();
             st.sessions.clear();
             n

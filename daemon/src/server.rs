@@ -145,7 +145,15 @@ async fn handle<U: Upstream>(
             )
         }
         "/v1/lock" if route.0 == Method::POST => {
-            let n = broker.lock();
+            let parsed: LockRequest = if body.is_empty() {
+                LockRequest::default()
+            } else {
+                match parse(&body) {
+                    Ok(p) => p,
+                    Err(e) => return error(&e),
+                }
+            };
+            let n = broker.lock(parsed.forget_revoked);
             tracing::info!(sessions = n, "locked: every session forgotten");
             json(StatusCode::OK, &serde_json::json!({"forgotten": n}))
         }
@@ -154,6 +162,14 @@ async fn handle<U: Upstream>(
             format!("no route {} {}", route.0, route.1),
         )),
     }
+}
+
+/// `POST /v1/lock`. `forget_revoked` is for a changed key (import, remove, setup).
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockRequest {
+    #[serde(default)]
+    forget_revoked: bool,
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {

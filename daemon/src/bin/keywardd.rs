@@ -154,7 +154,7 @@ async fn run() -> Result<()> {
         "keywardd listening"
     );
     server::serve(listener, broker.clone(), shutdown).await;
-    let n = broker.lock();
+    let n = broker.lock(true);
     let _ = std::fs::remove_file(&socket);
     tracing::info!(sessions = n, "stopped; sessions dropped and zeroized");
     drop(lock);

@@ -163,7 +163,7 @@ async fn without_a_prompt_or_mfa_process_the_answer_is_immediate() {
 async fn a_used_code_is_refused_without_an_sts_call() {
     let f = fixture(Fake::default());
     f.broker.submit_mfa("dev", code("111111")).await.unwrap();
-    f.broker.lock();
+    f.broker.lock(false);
     let e = f
         .broker
         .submit_mfa("dev", code("111111"))
@@ -252,7 +252,7 @@ async fn a_failed_role_refresh_serves_the_old_credentials_and_backs_off() {
 async fn an_invalid_key_drops_everything_and_is_not_retried() {
     let f = fixture(Fake::default());
     f.broker.submit_mfa("short", code("123456")).await.unwrap();
-    f.broker.lock();
+    f.broker.lock(false);
     f.fake
         .failures
         .lock()
@@ -281,7 +281,7 @@ async fn a_flight_started_before_lock_stores_nothing() {
     let b = f.broker.clone();
     let t = tokio::spawn(async move { b.submit_mfa("dev", code("123456")).await });
     tokio::time::sleep(Duration::from_millis(20)).await;
-    f.broker.lock();
+    f.broker.lock(false);
     let _ = t.await.unwrap();
     assert!(
         f.broker.status().sessions.is_empty(),
@@ -326,4 +326,77 @@ async fn a_key_check_that_finds_the_key_gone_drops_every_session() {
     assert_eq!(st.revoked, vec!["dev".to_owned()]);
     let e = f.broker.credentials("short", true).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::KeyRevoked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_share_a_refused_code_instead_of_trying_their_own() {
+    let f = fixture(Fake {
+        delay_ms: 20,
+        ..Fake::default()
+    });
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let b = f.broker.clone();
+            tokio::spawn(async move { b.credentials("dev", false).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    f.fake
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(StsError::InvalidMfa("bad code".into()));
+    let e = f
+        .broker
+        .submit_mfa("dev", code("999999"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::MfaInvalid);
+    let mut kinds = Vec::new();
+    for t in tasks {
+        kinds.push(t.await.unwrap().unwrap_err().kind);
+    }
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == ErrorKind::MfaRequired)
+            .count(),
+        1,
+        "one prompt: {kinds:?}"
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == ErrorKind::MfaInvalid)
+            .count(),
+        19,
+        "the rest share the refusal: {kinds:?}"
+    );
+    assert_eq!(
+        f.fake.gst.load(Ordering::SeqCst),
+        1,
+        "one code sent, not twenty"
+    );
+    // A new request afterwards may prompt again.
+    let e = f.broker.credentials("dev", false).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::MfaRequired);
+}
+
+#[tokio::test]
+async fn lock_keeps_the_revoked_mark_unless_the_key_changed() {
+    let f = fixture(Fake::default());
+    f.fake
+        .failures
+        .lock()
+        .unwrap()
+        .push_back(StsError::KeyInvalid("gone".into()));
+    let _ = f.broker.submit_mfa("dev", code("123456")).await;
+    f.broker.lock(false);
+    assert_eq!(
+        f.broker.status().revoked,
+        vec!["dev".to_owned()],
+        "a plain lock keeps it"
+    );
+    f.broker.lock(true);
+    assert!(f.broker.status().revoked.is_empty(), "a new key clears it");
 }
