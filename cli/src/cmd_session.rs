@@ -14,6 +14,14 @@ pub struct LoginArgs {
     /// Defaults to AWS_PROFILE, else the only base profile
     #[arg(long)]
     profile: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct LockArgs {
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -60,6 +68,12 @@ pub fn default_profile() -> Result<String> {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct Expiry {
+    #[serde(rename = "Expiration")]
+    expiration: String,
+}
+
 pub fn login(a: &LoginArgs) -> Result<()> {
     let profile = match &a.profile {
         Some(p) => p.clone(),
@@ -67,11 +81,20 @@ pub fn login(a: &LoginArgs) -> Result<()> {
     };
     let body = fetch(&Client::default_socket(), &profile, Prompt::IfTerminal)
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    let doc: serde_json::Value =
+    // Only the expiry is read out; the secrets stay in the zeroized body.
+    let exp: Expiry =
         serde_json::from_slice(&body).context("unreadable credentials from keywardd")?;
-    let exp = doc["Expiration"].as_str().unwrap_or("?").to_owned();
-    drop(doc);
-    println!("logged in: profile `{profile}` has a session until {exp}");
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"profile": profile, "expiration": exp.expiration})
+        );
+    } else {
+        println!(
+            "logged in: profile `{profile}` has a session until {}",
+            exp.expiration
+        );
+    }
     Ok(())
 }
 
@@ -142,20 +165,28 @@ fn print_status(s: &Status) {
     }
 }
 
-pub fn lock() -> Result<()> {
+pub fn lock(a: &LockArgs) -> Result<()> {
     let client = Client::default_socket();
-    match client.request("POST", "/v1/lock", Some(b"{}")) {
+    let forgotten = match client.request("POST", "/v1/lock", Some(b"{}")) {
         Ok(r) if r.is_success() => {
             let v: serde_json::Value = serde_json::from_slice(&r.body)?;
-            println!("locked: {} session(s) forgotten", v["forgotten"]);
-            Ok(())
+            v["forgotten"].as_u64().unwrap_or(0)
         }
         Ok(r) => bail!(r.error().message),
         Err(_) => {
-            println!("keywardd is not running; no session to forget");
-            Ok(())
+            if !a.json {
+                println!("keywardd is not running; no session to forget");
+                return Ok(());
+            }
+            0
         }
+    };
+    if a.json {
+        println!("{}", serde_json::json!({"forgotten": forgotten}));
+    } else {
+        println!("locked: {forgotten} session(s) forgotten");
     }
+    Ok(())
 }
 
 /// After the key changes, drop sessions made with the old one and the revoked mark

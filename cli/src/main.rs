@@ -55,7 +55,7 @@ enum Command {
     /// Show the daemon and its sessions (never a secret)
     Status(cmd_session::StatusArgs),
     /// Forget every session held by the daemon
-    Lock,
+    Lock(cmd_session::LockArgs),
     /// Control keywardd
     #[command(subcommand)]
     Daemon(cmd_session::DaemonCommand),
@@ -122,7 +122,7 @@ fn main() -> ExitCode {
         Command::Profile(c) => cmd_profile::run(c),
         Command::Login(a) => cmd_session::login(&a),
         Command::Status(a) => cmd_session::status(&a),
-        Command::Lock => cmd_session::lock(),
+        Command::Lock(a) => cmd_session::lock(&a),
         Command::Daemon(c) => cmd_session::daemon(&c),
         Command::CredentialProcess { .. } => unreachable!("dispatched before clap"),
     };

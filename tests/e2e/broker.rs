@@ -209,8 +209,14 @@ fn throttling_twice_then_success_lets_login_succeed() {
         keyward_tests::proxy::Fault::Throttle,
         2,
     );
-    let out = w.keyward_ok(&["login", "--profile", &m.profile]);
-    assert!(out.contains("logged in"), "{out}");
+    let out = w.keyward_ok(&["login", "--profile", &m.profile, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["profile"], m.profile.as_str());
+    assert!(v["expiration"].as_str().unwrap().ends_with('Z'), "{out}");
+    assert!(
+        !out.contains("ASIA"),
+        "no credentials in login's output: {out}"
+    );
     assert_eq!(
         w.proxy.control.count("GetSessionToken"),
         3,
@@ -344,8 +350,12 @@ fn status_and_lock_show_and_forget_sessions_without_secrets() {
     );
     let text = w.keyward_ok(&["status"]);
     assert!(text.contains("stat") && text.contains("base"), "{text}");
-    let out = w.keyward_ok(&["lock"]);
-    assert!(out.contains("1 session(s) forgotten"), "{out}");
+    let out = w.keyward_ok(&["lock", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["forgotten"],
+        1,
+        "{out}"
+    );
     assert!(w.client().status().unwrap().sessions.is_empty());
     w.assert_no_leaks();
 }
