@@ -243,6 +243,14 @@ fn sigterm_drops_sessions_and_exits_zero() {
     );
 }
 
+/// The daemon's runtime directory, made ahead of the daemon with `mode`.
+fn socket_dir(w: &World, mode: u32) -> std::path::PathBuf {
+    let dir = w.run.join("keyward");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    dir
+}
+
 /// keywardd processes serving this world (by their XDG_RUNTIME_DIR).
 fn daemons_of(w: &World) -> Vec<i32> {
     let want = format!("XDG_RUNTIME_DIR={}", w.run.display());
@@ -302,9 +310,7 @@ fn a_daemon_of_another_protocol_version_is_replaced() {
         return;
     };
     let m = w.machine("upgrade", None);
-    let dir = w.run.join("keyward");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let dir = socket_dir(&w, 0o700);
     // An "old" daemon: answers status with protocol 0 and everything else with a
     // protocol mismatch, and exits on /v1/shutdown.
     let fake = r#"
@@ -364,9 +370,7 @@ fn a_failed_start_says_why() {
     };
     let m = w.machine("broken", None);
     // A socket directory others can enter.
-    let dir = w.run.join("keyward");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = socket_dir(&w, 0o755);
     let out = w.helper(&m.profile);
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

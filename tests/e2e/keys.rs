@@ -49,6 +49,22 @@ fn import_from_env_lands_in_the_secret_service_and_remove_deletes_it() {
     w.assert_no_leaks();
 }
 
+/// `keyward key import --scrub` from `section` of the credentials file at `creds`.
+fn scrub_import(w: &World, creds: &std::path::Path, section: &str) -> std::process::Output {
+    let mut c = w.command(w.bin("keyward"));
+    c.args([
+        "key",
+        "import",
+        "--profile",
+        "laptop",
+        "--from-credentials-profile",
+        section,
+        "--scrub",
+    ])
+    .env("AWS_SHARED_CREDENTIALS_FILE", creds);
+    w.output(c)
+}
+
 #[test]
 fn scrub_removes_only_the_imported_section() {
     let Some(w) = World::new("scrub_removes_only_the_imported_section") else {
@@ -57,18 +73,7 @@ fn scrub_removes_only_the_imported_section() {
     let creds = w.outside.join("credentials");
     let before = "# my keys\n[old]\naws_access_key_id = AKIAOLDKEY0000000001\naws_secret_access_key = OldSecretCANARY\n\n[keep]\n# keep this comment\naws_access_key_id = AKIAKEEP000000000001\naws_secret_access_key = keepme\n";
     std::fs::write(&creds, before).unwrap();
-    let mut c = w.command(w.bin("keyward"));
-    c.args([
-        "key",
-        "import",
-        "--profile",
-        "laptop",
-        "--from-credentials-profile",
-        "old",
-        "--scrub",
-    ])
-    .env("AWS_SHARED_CREDENTIALS_FILE", &creds);
-    let out = w.output(c);
+    let out = scrub_import(&w, &creds, "old");
     assert!(
         out.status.success(),
         "{}",
@@ -78,18 +83,7 @@ fn scrub_removes_only_the_imported_section() {
     assert_eq!(after, "# my keys\n[keep]\n# keep this comment\naws_access_key_id = AKIAKEEP000000000001\naws_secret_access_key = keepme\n");
 
     // A missing section changes nothing and says so.
-    let mut c = w.command(w.bin("keyward"));
-    c.args([
-        "key",
-        "import",
-        "--profile",
-        "laptop",
-        "--from-credentials-profile",
-        "absent",
-        "--scrub",
-    ])
-    .env("AWS_SHARED_CREDENTIALS_FILE", &creds);
-    let out = w.output(c);
+    let out = scrub_import(&w, &creds, "absent");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no aws_access_key_id"));
     assert_eq!(std::fs::read_to_string(&creds).unwrap(), after);

@@ -112,18 +112,23 @@ fn code(s: &str) -> Zeroizing<String> {
     Zeroizing::new(s.to_owned())
 }
 
+/// `n` concurrent requests for `dev` that may not prompt themselves (mfa_process set).
+fn waiters(f: &Fixture, n: usize) -> Vec<tokio::task::JoinHandle<Outcome>> {
+    (0..n)
+        .map(|_| {
+            let b = f.broker.clone();
+            tokio::spawn(async move { b.credentials("dev", false).await })
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_requests_get_one_prompt_and_one_sts_call() {
     let f = fixture(Fake {
         delay_ms: 50,
         ..Fake::default()
     });
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let b = f.broker.clone();
-            tokio::spawn(async move { b.credentials("dev", false).await })
-        })
-        .collect();
+    let tasks = waiters(&f, 50);
     // Exactly one caller is handed the prompt; the others wait for it.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let s = f.broker.submit_mfa("dev", code("123456")).await.unwrap();
@@ -334,12 +339,7 @@ async fn waiters_share_a_refused_code_instead_of_trying_their_own() {
         delay_ms: 20,
         ..Fake::default()
     });
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let b = f.broker.clone();
-            tokio::spawn(async move { b.credentials("dev", false).await })
-        })
-        .collect();
+    let tasks = waiters(&f, 20);
     tokio::time::sleep(Duration::from_millis(100)).await;
     f.fake
         .failures
