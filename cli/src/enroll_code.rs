@@ -1,9 +1,13 @@
-//! Enrollment codes: `keyward enroll` prints one on a registered computer, `keyward
-//! setup` reads it on the new one (from the terminal or stdin, never argv).
+//! Enrollment codes: `keyward enroll` prints one on an admin computer, `keyward setup
+//! --enroll` reads it on the new one (from the terminal or stdin, never argv).
 //!
-//! A code holds temporary credentials for the enroller role, already scoped down by a
-//! session policy; AWS enforces that scope and the credentials' expiry. The checksum
-//! catches a damaged or edited code, and the expiry is checked before any AWS call.
+//! A code holds the temporary credentials of an enrollment session: the enroller
+//! role, tagged with the one owner and machine it may register, for 15 minutes. AWS
+//! enforces all of that (see the enroller policy); the checksum only catches a damaged
+//! or edited code, and the expiry is checked before any AWS call.
+//!
+//! Both computers then show the same pairing code, derived from what the registration
+//! created, so that the admin grants rights only to the computer in front of it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,13 +15,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-const PREFIX: &str = "kw1";
+const PREFIX: &str = "kw2";
 
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct EnrollCode {
     pub account: String,
     pub region: String,
     pub owner: String,
+    pub machine: String,
+    /// What the admin computer will grant once the computer appears (for display).
     pub groups: Vec<String>,
     pub buckets: Vec<String>,
     pub kms_keys: Vec<String>,
@@ -33,6 +39,7 @@ impl std::fmt::Debug for EnrollCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EnrollCode")
             .field("owner", &self.owner)
+            .field("machine", &self.machine)
             .field("account", &self.account)
             .field("expires_at", &self.expires_at)
             .field("credentials", &"<redacted>")
@@ -42,7 +49,7 @@ impl std::fmt::Debug for EnrollCode {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CodeError {
-    #[error("that is not a keyward enrollment code (it should start with `kw1.`); copy it again from `keyward enroll`")]
+    #[error("that is not a keyward enrollment code (it should start with `kw2.`); copy it again from `keyward enroll`")]
     Malformed,
     #[error("the enrollment code is damaged or was edited (checksum mismatch); copy it again, or run `keyward enroll` again")]
     Tampered,
@@ -62,6 +69,15 @@ pub fn now() -> u64 {
 fn checksum(payload: &str) -> String {
     let digest = Sha256::digest(format!("{PREFIX}.{payload}").as_bytes());
     data_encoding::HEXLOWER.encode(&digest[..8])
+}
+
+/// The code both computers show after a registration: the same only if the admin
+/// sees the very user, MFA device and key that this computer created.
+pub fn pairing_code(user_arn: &str, mfa_serial: &str, key_id: &str) -> String {
+    let digest =
+        Sha256::digest(format!("keyward-pairing|{user_arn}|{mfa_serial}|{key_id}").as_bytes());
+    let hex = data_encoding::HEXUPPER.encode(&digest[..4]);
+    format!("{}-{}", &hex[..4], &hex[4..])
 }
 
 impl EnrollCode {
@@ -111,6 +127,7 @@ mod tests {
             account: "123456789012".into(),
             region: "us-east-1".into(),
             owner: "alice".into(),
+            machine: "work".into(),
             groups: vec!["dev".into()],
             buckets: vec![],
             kms_keys: vec![],
@@ -154,7 +171,7 @@ mod tests {
             CodeError::Malformed
         );
         assert_eq!(
-            EnrollCode::decode("kw1.a.b.c", 1500).unwrap_err(),
+            EnrollCode::decode("kw2.a.b.c", 1500).unwrap_err(),
             CodeError::Malformed
         );
     }
@@ -186,6 +203,14 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn pairing_codes_differ_for_another_key() {
+        let a = pairing_code("arn:u", "arn:mfa", "AKIA1");
+        assert_eq!(a.len(), 9);
+        assert_eq!(a, pairing_code("arn:u", "arn:mfa", "AKIA1"));
+        assert_ne!(a, pairing_code("arn:u", "arn:mfa", "AKIA2"));
     }
 
     #[test]

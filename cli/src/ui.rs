@@ -30,6 +30,20 @@ pub fn skipped(what: &str) {
     eprintln!("{} {what}", paint("2", "·"));
 }
 
+/// What a dry run would do: `→ what`.
+pub fn would(what: &str) {
+    eprintln!("{} {what}", paint("36", "→"));
+}
+
+/// Waiting for someone with other rights: `… what`.
+pub fn pending(what: &str) {
+    eprintln!("{} {what}", paint("33", "…"));
+}
+
+pub fn failed(what: &str) {
+    eprintln!("{} {what}", paint("31", "✗"));
+}
+
 pub fn note(what: &str) {
     eprintln!("{} {what}", paint("33", "!"));
 }

@@ -259,6 +259,7 @@ impl<U: Upstream> Broker<U> {
             duration: r.duration,
             external_id: r.external_id.clone(),
             region: r.source.region.clone(),
+            source_identity: r.source.source_identity(),
         };
         let this = self.clone();
         let base_name = r.source.name.clone();
@@ -350,6 +351,7 @@ impl<U: Upstream> Broker<U> {
                                     duration: r.duration,
                                     external_id: r.external_id.clone(),
                                     region: base2.region.clone(),
+                                    source_identity: base2.source_identity(),
                                 };
                                 let caller = Caller::KeyWithMfa {
                                     key,

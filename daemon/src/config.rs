@@ -39,6 +39,9 @@ pub enum ConfigError {
 pub struct ProfileEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa_serial: Option<String>,
+    /// The machine's IAM user name: the SourceIdentity of every role it assumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,9 +70,24 @@ pub struct Config {
 pub struct BaseProfile {
     pub name: String,
     pub mfa_serial: String,
+    pub iam_user: Option<String>,
     pub region: Option<String>,
     pub session_duration: Duration,
     pub mfa_process: Option<Vec<String>>,
+}
+
+impl BaseProfile {
+    /// The SourceIdentity for roles assumed from this profile: the machine's user
+    /// name, or (for a profile set up by hand) its MFA device's name, which keyward
+    /// always makes the same.
+    pub fn source_identity(&self) -> Option<String> {
+        self.iam_user.clone().or_else(|| {
+            self.mfa_serial
+                .rsplit_once(":mfa/")
+                .map(|(_, d)| d.rsplit('/').next().unwrap_or(d).to_owned())
+                .filter(|d| !d.is_empty())
+        })
+    }
 }
 
 /// A role assumed from a base profile's session (or directly with MFA when over 1 h).
@@ -169,6 +187,7 @@ impl Config {
             (Some(serial), None) => Ok(Profile::Base(BaseProfile {
                 name: name.to_owned(),
                 mfa_serial: serial.clone(),
+                iam_user: entry.iam_user.clone(),
                 region: entry.region.clone(),
                 session_duration: entry
                     .session_duration

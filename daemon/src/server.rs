@@ -13,7 +13,8 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use keyward_proto::{
-    CredentialsRequest, ErrorBody, ErrorKind, MfaSubmit, MAX_BODY, PROTOCOL_HEADER,
+    route, CheckRequest, CheckResponse, CredentialsRequest, ErrorBody, ErrorKind, KeyCheck,
+    LockRequest, LockResponse, MfaSubmit, ShutdownResponse, MAX_BODY, PROTOCOL_HEADER,
     PROTOCOL_VERSION,
 };
 use tokio::net::UnixListener;
@@ -88,8 +89,9 @@ async fn handle<U: Upstream>(
     shutdown: &watch::Sender<bool>,
     req: Request<Incoming>,
 ) -> Resp {
-    let route = (req.method().clone(), req.uri().path().to_owned());
-    if route == (Method::GET, "/v1/status".to_owned()) {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    if method == Method::GET && path == route::STATUS {
         return json(StatusCode::OK, &broker.status());
     }
     let client_protocol = req
@@ -97,10 +99,10 @@ async fn handle<U: Upstream>(
         .get(PROTOCOL_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u32>().ok());
-    if route == (Method::POST, "/v1/shutdown".to_owned()) {
+    if method == Method::POST && path == route::SHUTDOWN {
         tracing::info!("shutdown requested over the socket");
         let _ = shutdown.send(true);
-        return json(StatusCode::OK, &serde_json::json!({"stopping": true}));
+        return json(StatusCode::OK, &ShutdownResponse { stopping: true });
     }
     if client_protocol != Some(PROTOCOL_VERSION) {
         return error(&ErrorBody::new(
@@ -115,61 +117,75 @@ async fn handle<U: Upstream>(
         Ok(b) => b,
         Err(e) => return error(&e),
     };
-    match route.1.as_str() {
-        "/v1/credentials" if route.0 == Method::POST => {
+    if method != Method::POST {
+        return error(&ErrorBody::new(
+            ErrorKind::BadRequest,
+            format!("no route {method} {path}"),
+        ));
+    }
+    match path.as_str() {
+        route::CREDENTIALS => {
             let parsed: CredentialsRequest = match parse(&body) {
                 Ok(p) => p,
                 Err(e) => return error(&e),
             };
-            tracing::debug!(profile = %parsed.profile, "credentials requested");
+            tracing::debug!(profile = %parsed.profile.escape_debug(), "credentials requested");
             creds(&broker.credentials(&parsed.profile, parsed.can_prompt).await)
         }
-        "/v1/mfa" if route.0 == Method::POST => {
+        route::MFA => {
             let parsed: MfaSubmit = match parse(&body) {
                 Ok(p) => p,
                 Err(e) => return error(&e),
             };
-            tracing::debug!(profile = %parsed.profile, "MFA code submitted");
+            tracing::debug!(profile = %parsed.profile.escape_debug(), "MFA code submitted");
             let code = Zeroizing::new(parsed.code.clone());
             creds(&broker.submit_mfa(&parsed.profile, code).await)
         }
-        "/v1/check" if route.0 == Method::POST => {
-            let results = broker.check_keys(false).await;
-            let body: Vec<_> = results
-                .iter()
-                .map(|(p, r)| serde_json::json!({"profile": p, "ok": r.is_ok(), "error": r.as_ref().err()}))
+        route::CHECK => {
+            if let Err(e) = parse_or_default::<CheckRequest>(&body) {
+                return error(&e);
+            }
+            let checked = broker
+                .check_keys(false)
+                .await
+                .into_iter()
+                .map(|(profile, r)| KeyCheck {
+                    profile,
+                    ok: r.is_ok(),
+                    error: r.err(),
+                })
                 .collect();
             json(
                 StatusCode::OK,
-                &serde_json::json!({"checked": body, "status": broker.status()}),
+                &CheckResponse {
+                    checked,
+                    status: broker.status(),
+                },
             )
         }
-        "/v1/lock" if route.0 == Method::POST => {
-            let parsed: LockRequest = if body.is_empty() {
-                LockRequest::default()
-            } else {
-                match parse(&body) {
-                    Ok(p) => p,
-                    Err(e) => return error(&e),
-                }
+        route::LOCK => {
+            let parsed: LockRequest = match parse_or_default(&body) {
+                Ok(p) => p,
+                Err(e) => return error(&e),
             };
-            let n = broker.lock(parsed.forget_revoked);
-            tracing::info!(sessions = n, "locked: every session forgotten");
-            json(StatusCode::OK, &serde_json::json!({"forgotten": n}))
+            let forgotten = broker.lock(parsed.forget_revoked);
+            tracing::info!(sessions = forgotten, "locked: every session forgotten");
+            json(StatusCode::OK, &LockResponse { forgotten })
         }
         _ => error(&ErrorBody::new(
             ErrorKind::BadRequest,
-            format!("no route {} {}", route.0, route.1),
+            format!("no route {method} {path}"),
         )),
     }
 }
 
-/// `POST /v1/lock`. `forget_revoked` is for a changed key (import, remove, setup).
-#[derive(Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LockRequest {
-    #[serde(default)]
-    forget_revoked: bool,
+/// An empty body means the message's defaults.
+fn parse_or_default<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ErrorBody> {
+    if body.is_empty() {
+        Ok(T::default())
+    } else {
+        parse(body)
+    }
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {

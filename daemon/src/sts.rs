@@ -53,6 +53,9 @@ pub struct AssumeRoleRequest {
     pub duration: Duration,
     pub external_id: Option<String>,
     pub region: Option<String>,
+    /// The machine's user name: revocation denies it on the roles keyward guards, and
+    /// AWS carries it through role chaining where it cannot be changed.
+    pub source_identity: Option<String>,
 }
 
 /// The STS operations the broker needs; a trait so the cache logic is unit-testable.
@@ -243,7 +246,8 @@ impl Upstream for AwsSts {
             .role_arn(req.role_arn)
             .role_session_name(req.session_name)
             .duration_seconds(duration_secs(req.duration))
-            .set_external_id(req.external_id);
+            .set_external_id(req.external_id)
+            .set_source_identity(req.source_identity);
         if let Some((serial, code)) = &mfa {
             call = call.serial_number(serial).token_code(code.as_str());
         }

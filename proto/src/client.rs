@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::{ErrorBody, ErrorKind, Status, PROTOCOL_HEADER, PROTOCOL_VERSION};
+use crate::{
+    route, CheckRequest, CheckResponse, CredentialsRequest, ErrorBody, ErrorKind, LockRequest,
+    LockResponse, MfaSubmit, ShutdownRequest, ShutdownResponse, Status, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+};
 
 const MAX_RESPONSE: usize = 1024 * 1024;
 
@@ -36,6 +40,26 @@ impl Response {
         (200..300).contains(&self.status)
     }
 }
+
+/// Why a typed call to the daemon failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// No daemon answers there, or the connection broke.
+    Unreachable(io::Error),
+    /// The daemon answered with an error.
+    Refused(ErrorBody),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unreachable(e) => write!(f, "keywardd does not answer: {e}"),
+            CallError::Refused(e) => f.write_str(&e.message),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -79,18 +103,61 @@ impl Client {
         read_response(&mut stream)
     }
 
+    /// `GET /v1/status`.
     pub fn status(&self) -> io::Result<Status> {
-        let resp = self.request("GET", "/v1/status", None)?;
+        let resp = self.request("GET", route::STATUS, None)?;
         if !resp.is_success() {
             return Err(io::Error::other(resp.error().message));
         }
         serde_json::from_slice(&resp.body).map_err(io::Error::other)
     }
 
-    /// POST a JSON body.
+    /// `POST /v1/credentials`; a success's body is credential_process JSON (secret).
+    pub fn credentials(&self, req: &CredentialsRequest) -> io::Result<Response> {
+        self.post(route::CREDENTIALS, req)
+    }
+
+    /// `POST /v1/mfa`; a success's body is credential_process JSON (secret).
+    pub fn submit_mfa(&self, submit: &MfaSubmit) -> io::Result<Response> {
+        self.post(route::MFA, submit)
+    }
+
+    /// `POST /v1/check`: asks STS about every profile's key.
+    pub fn check(&self) -> Result<CheckResponse, CallError> {
+        self.call(route::CHECK, &CheckRequest {})
+    }
+
+    /// `POST /v1/lock`: the daemon forgets (and zeroizes) every session.
+    pub fn lock(&self, forget_revoked: bool) -> Result<LockResponse, CallError> {
+        self.call(route::LOCK, &LockRequest { forget_revoked })
+    }
+
+    /// `POST /v1/shutdown`.
+    pub fn shutdown(&self) -> Result<ShutdownResponse, CallError> {
+        self.call(route::SHUTDOWN, &ShutdownRequest {})
+    }
+
+    /// POST a JSON body, for the routes above and for tests of hostile input.
     pub fn post<T: serde::Serialize>(&self, path: &str, body: &T) -> io::Result<Response> {
         let json = Zeroizing::new(serde_json::to_vec(body).map_err(io::Error::other)?);
         self.request("POST", path, Some(&json))
+    }
+
+    fn call<Req, Resp>(&self, path: &str, body: &Req) -> Result<Resp, CallError>
+    where
+        Req: serde::Serialize,
+        Resp: serde::de::DeserializeOwned,
+    {
+        let resp = self.post(path, body).map_err(CallError::Unreachable)?;
+        if !resp.is_success() {
+            return Err(CallError::Refused(resp.error()));
+        }
+        serde_json::from_slice(&resp.body).map_err(|e| {
+            CallError::Refused(ErrorBody::new(
+                ErrorKind::Internal,
+                format!("unreadable answer from keywardd on {path}: {e}"),
+            ))
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 //! links only this.
 
 pub mod client;
-pub mod helper;
+pub mod credential_process;
 pub mod paths;
 pub mod spawn;
 pub mod tty;
@@ -13,7 +13,7 @@ mod wire;
 pub use wire::*;
 
 /// Bumped by hand whenever a request or response shape changes.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Header that carries [`PROTOCOL_VERSION`] on every request.
 pub const PROTOCOL_HEADER: &str = "keyward-protocol";

@@ -84,7 +84,7 @@ pub fn replace(client: &Client, what: &str) -> Result<(), String> {
     );
     // `POST /v1/shutdown` is answered by every protocol version; the pid in the lock
     // file is the fallback.
-    let _ = client.request("POST", "/v1/shutdown", Some(b"{}"));
+    let _ = client.shutdown();
     if !wait_gone(client, Duration::from_secs(3)) {
         if let Some(pid) = std::fs::read_to_string(paths::runtime_dir().join(paths::LOCK_NAME))
             .ok()

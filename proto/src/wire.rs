@@ -3,6 +3,24 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+/// Every route the daemon serves. The CLI and the helper reach them only through the
+/// typed [`crate::client::Client`] methods.
+pub mod route {
+    /// `POST` [`super::CredentialsRequest`] → credential_process JSON, or an error.
+    pub const CREDENTIALS: &str = "/v1/credentials";
+    /// `POST` [`super::MfaSubmit`] → credential_process JSON, or an error.
+    pub const MFA: &str = "/v1/mfa";
+    /// `GET` → [`super::Status`]. Answered whatever the client's protocol version.
+    pub const STATUS: &str = "/v1/status";
+    /// `POST` [`super::CheckRequest`] → [`super::CheckResponse`].
+    pub const CHECK: &str = "/v1/check";
+    /// `POST` [`super::LockRequest`] → [`super::LockResponse`].
+    pub const LOCK: &str = "/v1/lock";
+    /// `POST` [`super::ShutdownRequest`] → [`super::ShutdownResponse`]. Answered whatever
+    /// the client's protocol version, so that any client can replace any daemon.
+    pub const SHUTDOWN: &str = "/v1/shutdown";
+}
+
 /// Machine-readable error kinds, so a client can branch on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -126,6 +144,53 @@ pub struct Hardening {
     pub core_limit: Option<u64>,
 }
 
+/// `POST /v1/check`: ask STS whether each profile's long-term key still exists.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {}
+
+/// One profile's key, as STS judged it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyCheck {
+    pub profile: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckResponse {
+    pub checked: Vec<KeyCheck>,
+    pub status: Status,
+}
+
+/// `POST /v1/lock`. `forget_revoked` is for a changed key (import, remove, setup).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LockRequest {
+    #[serde(default)]
+    pub forget_revoked: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LockResponse {
+    /// How many sessions were dropped (and zeroized).
+    pub forgotten: usize,
+}
+
+/// `POST /v1/shutdown`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShutdownRequest {}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShutdownResponse {
+    pub stopping: bool,
+}
+
+#[cfg(test)]
+#[path = "wire_golden.rs"]
+mod golden;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +218,6 @@ mod tests {
     #[test]
     fn protocol_version_is_pinned() {
         // Changing the wire format means bumping this by hand, and this test with it.
-        assert_eq!(crate::PROTOCOL_VERSION, 1);
+        assert_eq!(crate::PROTOCOL_VERSION, 2);
     }
 }

@@ -9,9 +9,18 @@ import sys
 import boto3
 
 
+# What keyward's machine policy gives every machine for its role sessions.
+OWN_SOURCE_IDENTITY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "sts:SetSourceIdentity", "Resource": "*",
+                   "Condition": {"StringEquals": {"sts:SourceIdentity": "${aws:username}"}}}],
+}
+
+
 def make_user(name, role=None):
     iam = boto3.client("iam")
     user = iam.create_user(UserName=name, Path="/keyward/")["User"]
+    iam.put_user_policy(UserName=name, PolicyName="own-source-identity", PolicyDocument=json.dumps(OWN_SOURCE_IDENTITY))
     key = iam.create_access_key(UserName=name)["AccessKey"]
     mfa = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
     # moto checks no codes here; real AWS wants two consecutive ones.
@@ -34,7 +43,7 @@ def make_user(name, role=None):
                 {
                     "Effect": "Allow",
                     "Principal": {"AWS": user["Arn"]},
-                    "Action": "sts:AssumeRole",
+                    "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
                     "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
                 }
             ],
@@ -86,6 +95,29 @@ def user_state(name):
     }
 
 
+def role_state(name):
+    iam = boto3.client("iam")
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except iam.exceptions.NoSuchEntityException:
+        return {"exists": False}
+    inline = {p: iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"] for p in iam.list_role_policies(RoleName=name)["PolicyNames"]}
+    return {
+        "exists": True,
+        "arn": role["Arn"],
+        "trust": role["AssumeRolePolicyDocument"],
+        "boundary": role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn"),
+        "tags": {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name)["Tags"]},
+        "inline": inline,
+    }
+
+
+def managed_policy(arn):
+    iam = boto3.client("iam")
+    p = iam.get_policy(PolicyArn=arn)["Policy"]
+    return iam.get_policy_version(PolicyArn=arn, VersionId=p["DefaultVersionId"])["PolicyVersion"]["Document"]
+
+
 def policies(bucket, key_arn):
     s3 = boto3.client("s3")
     try:
@@ -100,6 +132,10 @@ def main():
     cmd = sys.argv[1]
     if cmd == "make-world":
         print(json.dumps(make_world(sys.argv[3:], sys.argv[2])))
+    elif cmd == "role":
+        print(json.dumps(role_state(sys.argv[2]), default=str))
+    elif cmd == "managed-policy":
+        print(json.dumps(managed_policy(sys.argv[2]), default=str))
     elif cmd == "user":
         print(json.dumps(user_state(sys.argv[2]), default=str))
     elif cmd == "policies":

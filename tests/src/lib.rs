@@ -1,8 +1,11 @@
-//! The test world: moto behind the fault proxy (keyward's emulator plus fault
-//! injection), a private D-Bus with gnome-keyring as the Secret Service, an isolated
-//! HOME and XDG dirs, and the real AWS CLI and boto3 as clients.
+//! The test world: the sandbox's emulated AWS (moto behind keyward's emulator, which
+//! enforces IAM) with fault injection, isolated computers with a private Secret
+//! Service, the real AWS CLI and boto3 as clients, and the leak scan.
 
+pub mod cmd;
+pub mod leaks;
+pub mod macros;
 pub mod proxy;
 pub mod world;
 
-pub use keyward_emulator::totp;
+pub use keyward_sandbox::totp;

@@ -1,13 +1,15 @@
-//! The fault proxy: keyward's AWS emulator in front of moto, plus fault injection.
-//! A test steers it through [`Control`]: faults per Action, and everything the
-//! emulator records (calls per Action, MFA codes, issued secrets).
+//! The emulated AWS of one test (moto behind keyward's emulator, from the sandbox)
+//! plus fault injection. A test steers it through [`Control`]: faults per action, and
+//! everything the emulator records (calls per action, MFA codes, issued secrets,
+//! authorization decisions).
 
-use std::net::SocketAddr;
 use std::ops::Deref;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keyward_emulator::{aws_error, Emulator, Intercepted, Interceptor};
+use keyward_sandbox::aws::EmulatedAws;
+use keyward_sandbox::emulator::{aws_error, Emulator, Intercepted, Interceptor};
 
 /// A test's action, run just before a request is forwarded.
 pub type Hook = Arc<dyn Fn() + Send + Sync>;
@@ -113,58 +115,31 @@ impl Interceptor for Control {
     }
 }
 
+/// One test's emulated AWS, shared by the computers of that test.
 pub struct FaultProxy {
-    pub addr: SocketAddr,
     pub control: Control,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    aws: EmulatedAws,
 }
 
 impl FaultProxy {
-    /// Starts on a free loopback port, forwarding to `upstream` (e.g. `http://127.0.0.1:5000`).
-    pub fn start(upstream: &str) -> std::io::Result<Self> {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
+    /// Starts moto (`moto_server`) and the emulator in front of it.
+    pub fn start(moto_server: &Path, home: &Path) -> anyhow::Result<Self> {
         let control = Control::default();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        let ctl = control.clone();
-        let upstream = upstream.trim_end_matches('/').to_owned();
-        let thread = std::thread::Builder::new()
-            .name("fault-proxy".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("proxy runtime");
-                rt.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(std_listener).expect("listener");
-                    let emu = ctl.emu.clone();
-                    keyward_emulator::serve(listener, emu, upstream, Arc::new(ctl), stop_rx).await;
-                });
-            })?;
-        Ok(Self {
-            addr,
-            control,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        let aws = EmulatedAws::start(
+            moto_server,
+            home,
+            control.emu.clone(),
+            Arc::new(control.clone()),
+        )?;
+        Ok(Self { control, aws })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.aws.url()
     }
-}
 
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    /// moto itself, not through the emulator.
+    pub fn moto_url(&self) -> String {
+        self.aws.moto.url()
     }
 }

@@ -1,27 +1,25 @@
-//! One isolated world per test. Parts that cannot be found make the test SKIP loudly;
-//! with `KEYWARD_E2E_REQUIRED=1` (set by tests/run.sh, so in CI) a skip is a failure.
+//! One isolated world per test: the sandbox's emulated AWS and isolated computer, plus
+//! what only tests need: a record of every command, output and secret (for the leak
+//! scan), the admin helpers, and `Machine` fixtures. Parts that cannot be found make
+//! the test SKIP loudly; with `KEYWARD_E2E_REQUIRED=1` (tests/run.sh, so in CI) a
+//! skip is a failure.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use keyward_sandbox::aws::{ROOT_KEY_ID, ROOT_SECRET};
+use keyward_sandbox::computer::{Computer, Shared, KEYCHAIN_PARTS};
+
+use crate::cmd::Cmd;
 use crate::proxy::FaultProxy;
 
-pub const REGION: &str = "us-east-1";
-const ADMIN_KEY_ID: &str = "AKIAADMINEXAMPLE0000";
-const ADMIN_SECRET: &str = "admin-secret-not-a-canary";
+pub use keyward_sandbox::computer::which;
 
-/// Finds a program on PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
+pub const REGION: &str = "us-east-1";
 
 /// Reports a missing part: a loud SKIP, or a failure where every part must exist.
 pub fn skip(test: &str, why: &str) {
@@ -48,25 +46,7 @@ pub fn bin_dir() -> PathBuf {
     dir.to_path_buf()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn wait_for_port(port: u16, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// A machine user registered in moto, its key imported, its profile added.
+/// A machine user registered by hand (not by setup), its key imported, its profile added.
 #[derive(Debug, Clone)]
 pub struct Machine {
     pub profile: String,
@@ -76,31 +56,16 @@ pub struct Machine {
     pub role_arn: Option<String>,
 }
 
-/// moto's server process, shared by the computers of one test.
-pub struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 pub struct World {
     pub test: String,
-    moto: Arc<Moto>,
+    pub proxy: Arc<FaultProxy>,
+    computer: Computer,
     root: tempfile::TempDir,
     pub home: PathBuf,
     pub run: PathBuf,
-    /// Test-only files that are not under HOME (TOTP seeds and state).
+    /// Test-only files that are not under HOME.
     pub outside: PathBuf,
     pub bins: PathBuf,
-    pub proxy: Arc<FaultProxy>,
-    dbus_addr: String,
-    children: Vec<Child>,
     /// Everything commands printed, scanned for secrets at the end.
     outputs: Mutex<Vec<String>>,
     /// Every argv we ran.
@@ -112,60 +77,39 @@ pub struct World {
 impl World {
     /// Builds the world, or returns None after a loud SKIP when a part is missing.
     pub fn new(test: &str) -> Option<World> {
-        for part in [
-            "moto_server",
-            "python3",
-            "dbus-daemon",
-            "gnome-keyring-daemon",
-            "dbus-send",
-        ] {
-            if which(part).is_none() {
-                skip(test, &format!("`{part}` not found on PATH"));
-                return None;
-            }
+        let mut parts = vec!["moto_server", "python3"];
+        parts.extend_from_slice(KEYCHAIN_PARTS);
+        if let Some(part) = keyward_sandbox::computer::missing(&parts) {
+            skip(test, &format!("`{part}` not found on PATH"));
+            return None;
         }
         let bins = bin_dir();
-        for b in ["keyward", "keywardd", "keyward-credential-process"] {
+        for b in [
+            "keyward",
+            "keywardd",
+            "keyward-credential-process",
+            "keyward-phone",
+        ] {
             assert!(
                 bins.join(b).is_file(),
                 "{} missing: build with `cargo build --workspace --bins` first (tests/run.sh does)",
                 bins.join(b).display()
             );
         }
-        let root = tempfile::Builder::new()
-            .prefix("keyward-e2e-")
-            .tempdir()
-            .expect("tempdir");
-        let port = free_port();
-        let moto = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let moto = Arc::new(Moto { child: moto, port });
-        assert!(
-            wait_for_port(port, Duration::from_secs(30)),
-            "moto_server did not listen on {port}"
-        );
-        let proxy = Arc::new(
-            FaultProxy::start(&format!("http://127.0.0.1:{port}")).expect("start the fault proxy"),
-        );
-        Some(Self::computer(test, root, bins, moto, proxy))
+        let root = tempdir();
+        let moto = which("moto_server").expect("checked above");
+        let proxy =
+            Arc::new(FaultProxy::start(&moto, root.path()).expect("start moto and the emulator"));
+        Some(Self::computer(test, root, bins, proxy))
     }
 
     /// Another computer of the same test: its own HOME, keychain and daemon, the same AWS.
     #[must_use]
     pub fn sibling(&self, name: &str) -> World {
-        let root = tempfile::Builder::new()
-            .prefix("keyward-e2e-")
-            .tempdir()
-            .expect("tempdir");
         Self::computer(
             &format!("{}/{name}", self.test),
-            root,
+            tempdir(),
             self.bins.clone(),
-            self.moto.clone(),
             self.proxy.clone(),
         )
     }
@@ -174,107 +118,58 @@ impl World {
         test: &str,
         root: tempfile::TempDir,
         bins: PathBuf,
-        moto: Arc<Moto>,
         proxy: Arc<FaultProxy>,
     ) -> World {
-        let home = root.path().join("home");
-        let run = root.path().join("run");
+        let shared = Shared {
+            endpoint: proxy.url(),
+            path_prefix: Vec::new(),
+            vars: vec![("KEYWARD_LOG".into(), "trace".into())],
+        };
+        let computer =
+            Computer::with_keychain(root.path(), "computer", shared).expect("an isolated computer");
         let outside = root.path().join("outside");
-        for d in [&home, &run, &outside] {
-            std::fs::create_dir_all(d).expect("mkdir");
-        }
-        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        let mut dbus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon");
-        let mut line = String::new();
-        BufReader::new(dbus.stdout.take().expect("dbus stdout"))
-            .read_line(&mut line)
-            .expect("dbus address");
-        let dbus_addr = line.trim().to_owned();
-        let mut world = World {
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        World {
             test: test.to_owned(),
-            moto,
+            home: computer.home.clone(),
+            run: computer.run.clone(),
+            proxy,
+            computer,
             root,
-            home,
-            run,
             outside,
             bins,
-            proxy,
-            dbus_addr,
-            children: vec![dbus],
             outputs: Mutex::new(Vec::new()),
             argvs: Mutex::new(Vec::new()),
             canaries: Mutex::new(Vec::new()),
-        };
-        world.start_keyring();
-        world
-    }
-
-    fn start_keyring(&mut self) {
-        let mut cmd = Command::new("gnome-keyring-daemon");
-        cmd.args(["--unlock", "--foreground", "--components=secrets"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.outside.join("keyring.log")).expect("log"));
-        self.env(&mut cmd);
-        let mut child = cmd.spawn().expect("start gnome-keyring-daemon");
-        // A non-empty password: gnome-keyring stores an empty-password keyring unencrypted.
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"keyward-test-login")
-            .expect("unlock password");
-        self.children.push(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let mut probe = Command::new("dbus-send");
-            probe.args([
-                "--session",
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.NameHasOwner",
-                "string:org.freedesktop.secrets",
-            ]);
-            self.env(&mut probe);
-            let out = probe.output().expect("dbus-send");
-            if String::from_utf8_lossy(&out.stdout).contains("true") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gnome-keyring did not take org.freedesktop.secrets"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// The isolated environment every process of this world runs with.
     pub fn env(&self, cmd: &mut Command) {
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("XDG_RUNTIME_DIR", &self.run)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env("XDG_DATA_HOME", self.home.join(".local/share"))
-            .env("XDG_CACHE_HOME", self.home.join(".cache"))
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.dbus_addr)
-            .env("AWS_ENDPOINT_URL", self.proxy.url())
-            .env("AWS_DEFAULT_REGION", REGION)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("KEYWARD_LOG", "trace")
-            .env("LANG", "C.UTF-8");
+        self.computer.env(cmd);
     }
 
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new(program);
-        self.env(&mut c);
-        c.stdin(Stdio::null());
+        self.computer.command(program)
+    }
+
+    /// A recorded command of this world (see [`Cmd`]).
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Cmd<'_> {
+        Cmd::new(self, self.command(program))
+    }
+
+    /// `keyward ARGS` on this computer.
+    pub fn kw(&self, args: &[&str]) -> Cmd<'_> {
+        let mut c = self.cmd(self.bin("keyward"));
+        c.args(args);
+        c
+    }
+
+    /// `keyward ARGS` with the account's root credentials (the bootstrap admin).
+    pub fn kw_admin(&self, args: &[&str]) -> Cmd<'_> {
+        let mut c = self.kw(args);
+        c.env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET);
         c
     }
 
@@ -287,53 +182,40 @@ impl World {
         self.bins.join(name)
     }
 
-    /// Runs and records a command; returns its output whatever its status.
-    pub fn output(&self, mut cmd: Command) -> Output {
-        let argv = format!(
-            "{:?} {:?}",
-            cmd.get_program(),
-            cmd.get_args().collect::<Vec<_>>()
-        );
+    pub fn record_argv(&self, argv: String) {
         self.argvs.lock().unwrap().push(argv);
-        let out = cmd.output().expect("spawn");
+    }
+
+    pub fn record_output(&self, stderr: &[u8], stdout: &[u8]) {
         let mut o = self.outputs.lock().unwrap();
-        o.push(String::from_utf8_lossy(&out.stderr).into_owned());
-        out
+        o.push(String::from_utf8_lossy(stderr).into_owned());
+        o.push(String::from_utf8_lossy(stdout).into_owned());
+    }
+
+    /// Runs and records a command; returns its output whatever its status.
+    pub fn output(&self, cmd: Command) -> Output {
+        Cmd::new(self, cmd).output()
     }
 
     pub fn keyward(&self, args: &[&str]) -> Output {
-        let mut c = self.command(self.bin("keyward"));
-        c.args(args);
-        self.output(c)
-    }
-
-    /// Runs keyward and insists it succeeds; returns stdout.
-    pub fn keyward_ok(&self, args: &[&str]) -> String {
-        let out = self.keyward(args);
-        assert!(
-            out.status.success(),
-            "keyward {args:?} failed: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.kw(args).output()
     }
 
     /// The credential_process helper, exactly as ~/.aws/config runs it.
     pub fn helper(&self, profile: &str) -> Output {
-        let mut c = self.command(self.bin("keyward-credential-process"));
+        let mut c = self.cmd(self.bin("keyward-credential-process"));
         c.args(["--profile", profile]);
-        self.output(c)
+        c.output()
     }
 
-    /// Runs the admin script (boto3 with throw-away admin keys) and parses its JSON.
+    /// The admin script (boto3 as the account's root) and its JSON answer.
     pub fn admin(&self, args: &[&str]) -> serde_json::Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/aws_admin.py");
         let mut c = self.command("python3");
         c.arg(script)
             .args(args)
-            .env("AWS_ACCESS_KEY_ID", ADMIN_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET);
+            .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET);
         let out = c.output().expect("python3");
         assert!(
             out.status.success(),
@@ -343,43 +225,15 @@ impl World {
         serde_json::from_slice(&out.stdout).expect("admin JSON")
     }
 
-    /// moto itself, not through the proxy.
+    /// moto itself, not through the emulator.
     pub fn moto_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.moto.port)
+        self.proxy.moto_url()
     }
 
-    /// Turns moto's own authentication and IAM enforcement on or off.
-    pub fn moto_auth(&self, on: bool) {
-        use std::io::Read;
-        let body = if on { "0" } else { "inf" };
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.moto.port)).expect("moto");
-        write!(s, "POST /moto-api/reset-auth HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).expect("write");
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        assert!(out.starts_with("HTTP/1.1 200"), "moto reset-auth: {out}");
-    }
-
-    /// Asks moto directly (no proxy) who a long-term key belongs to: `Ok(arn)` or the error code.
-    pub fn moto_whoami(&self, key_id: &str, secret: &str) -> Result<String, String> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/aws_admin.py");
-        let mut c = self.command("python3");
-        c.arg(script)
-            .args(["caller-direct", &self.moto_url()])
-            .env("AWS_ACCESS_KEY_ID", key_id)
-            .env("AWS_SECRET_ACCESS_KEY", secret);
-        let out = c.output().expect("python3");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("caller-direct: {}", String::from_utf8_lossy(&out.stderr)));
-        match v["arn"].as_str() {
-            Some(a) => Ok(a.to_owned()),
-            None => Err(v["code"].as_str().unwrap_or("?").to_owned()),
-        }
-    }
-
-    /// Gives a command the throw-away admin credentials (for `keyward init/setup`).
+    /// Gives a command the account root's credentials (for `keyward init/setup`).
     pub fn as_admin(cmd: &mut Command) {
-        cmd.env("AWS_ACCESS_KEY_ID", ADMIN_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET);
+        cmd.env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET);
     }
 
     /// The mfa_process for a device that `keyward setup` will create.
@@ -387,55 +241,43 @@ impl World {
         self.totp_command(device)
     }
 
-    /// `keyward setup` as the first computer of the account (admin credentials).
+    /// The mfa_process for a user's device: the emulator plays the phone.
+    pub fn totp_command(&self, device: &str) -> String {
+        format!(
+            "{} --url {} --device {device}",
+            self.bin("keyward-phone").display(),
+            self.proxy.url()
+        )
+    }
+
+    /// A current, never-handed-out TOTP code for a device (shared with mfa_process).
+    pub fn next_code(&self, device: &str) -> String {
+        keyward_sandbox::phone::next_code(&self.proxy.url(), device)
+            .expect("a code from the emulated phone")
+    }
+
+    /// `keyward setup` as the first computer of the account (root credentials).
     pub fn setup_admin(&self, args: &[&str]) -> Output {
-        let mut c = self.command(self.bin("keyward"));
-        c.arg("setup").args(args);
-        Self::as_admin(&mut c);
-        self.output(c)
+        let mut all = vec!["setup"];
+        all.extend_from_slice(args);
+        self.kw_admin(&all).output()
     }
 
     /// `keyward setup --enroll` with the code on stdin.
     pub fn setup_enrolled(&self, code: &str, args: &[&str]) -> Output {
-        let mut c = self.command(self.bin("keyward"));
-        c.args(["setup", "--enroll"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let line = format!(
-            "{:?} {:?}",
-            c.get_program(),
-            c.get_args().collect::<Vec<_>>()
-        );
-        self.argvs.lock().unwrap().push(line);
-        let mut child = c.spawn().expect("spawn setup");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{code}\n").as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        self.outputs
-            .lock()
-            .unwrap()
-            .push(String::from_utf8_lossy(&out.stderr).into_owned());
-        out
+        let mut all = vec!["setup", "--enroll"];
+        all.extend_from_slice(args);
+        let mut c = self.kw(&all);
+        c.stdin(format!("{code}\n").into_bytes());
+        c.output()
     }
 
     /// boto3 as a client of the user's config (no admin keys in its environment).
     pub fn admin_as_user(&self, args: &[&str]) -> serde_json::Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/aws_admin.py");
-        let mut c = self.command("python3");
+        let mut c = self.cmd("python3");
         c.arg(script).args(args);
-        let out = self.output(c);
-        assert!(
-            out.status.success(),
-            "boto3 {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("boto3 JSON")
+        c.ok().json()
     }
 
     /// Registers a secret that must never leak anywhere.
@@ -443,17 +285,13 @@ impl World {
         self.canaries.lock().unwrap().push(secret.to_owned());
     }
 
-    /// Creates an IAM user with key and MFA in moto, imports the key (through the
-    /// plaintext credentials file, then scrubbed) and adds a base profile that uses
-    /// the test TOTP program as its mfa_process.
+    /// Creates an IAM user with key and MFA (as root), imports the key through the
+    /// plaintext credentials file (then scrubbed) and adds a base profile that uses the
+    /// emulated phone as its mfa_process.
     pub fn machine(&self, profile: &str, role: Option<&str>) -> Machine {
-        let v = self.admin(
-            &["make-user", profile, role.unwrap_or("")]
-                .iter()
-                .copied()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>(),
-        );
+        let mut args = vec!["make-user", profile];
+        args.extend(role);
+        let v = self.admin(&args);
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
         let secret = s("secret_access_key");
         self.canary(&secret);
@@ -466,17 +304,20 @@ impl World {
             s("access_key_id")
         );
         std::fs::write(&creds, text).unwrap();
-        self.keyward_ok(&[
+        let from = format!("import-{profile}");
+        self.kw(&[
             "key",
             "import",
             "--profile",
             profile,
             "--from-credentials-profile",
-            &format!("import-{profile}"),
+            &from,
             "--scrub",
-        ]);
+        ])
+        .ok();
         let serial = s("mfa_serial");
-        self.keyward_ok(&[
+        let totp = self.totp_command(profile);
+        self.kw(&[
             "profile",
             "add",
             profile,
@@ -485,8 +326,9 @@ impl World {
             "--region",
             REGION,
             "--mfa-process",
-            &self.totp_command(profile),
-        ]);
+            &totp,
+        ])
+        .ok();
         Machine {
             profile: profile.to_owned(),
             user_arn: s("user_arn"),
@@ -496,33 +338,10 @@ impl World {
         }
     }
 
-    /// The mfa_process for a user's device: the emulator plays the phone.
-    pub fn totp_command(&self, device: &str) -> String {
-        format!(
-            "{} emulator-code --url {} --device {device}",
-            self.bin("keyward").display(),
-            self.proxy.url()
-        )
-    }
-
-    /// A current, never-handed-out TOTP code for a device (shared with mfa_process).
-    pub fn next_code(&self, device: &str) -> String {
-        let mut c = self.command(self.bin("keyward"));
-        c.args([
-            "emulator-code",
-            "--url",
-            &self.proxy.url(),
-            "--device",
-            device,
-        ]);
-        let out = c.output().expect("emulator-code");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
     /// The AWS CLI, through the profile's credential_process line. The Debian AWS CLI
     /// predates AWS_ENDPOINT_URL, so the endpoint goes on the command line too.
     pub fn aws(&self, profile: &str, args: &[&str]) -> Output {
-        let mut c = self.command("aws");
+        let mut c = self.cmd("aws");
         c.args([
             "--profile",
             profile,
@@ -534,7 +353,7 @@ impl World {
             "json",
         ])
         .args(args);
-        self.output(c)
+        c.output()
     }
 
     /// A proto client on this world's socket.
@@ -548,14 +367,7 @@ impl World {
     }
 
     pub fn daemon_pid(&self) -> Option<i32> {
-        let text = std::fs::read_to_string(
-            self.run
-                .join("keyward")
-                .join(keyward_proto::paths::LOCK_NAME),
-        )
-        .ok()?;
-        let pid: i32 = text.trim().parse().ok()?;
-        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+        self.computer.daemon_pid()
     }
 
     pub fn daemon_log(&self) -> String {
@@ -567,106 +379,41 @@ impl World {
         .unwrap_or_default()
     }
 
-    /// The canary search: no registered secret, session credential the proxy saw or
-    /// MFA code in any file under the world, any output, any argv or any environment.
-    pub fn assert_no_leaks(&self) {
-        let mut canaries = self.canaries.lock().unwrap().clone();
-        canaries.extend(self.proxy.control.issued_secrets());
-        canaries.extend(self.proxy.control.seeds_base32());
-        let codes = self.proxy.control.valid_codes();
-        let mut places: Vec<(String, Vec<u8>)> = Vec::new();
-        for path in walk(self.root.path()) {
-            if path.starts_with(&self.outside) {
-                continue;
-            }
-            if let Ok(bytes) = std::fs::read(&path) {
-                places.push((path.display().to_string(), bytes));
-            }
-        }
-        for (i, o) in self.outputs.lock().unwrap().iter().enumerate() {
-            places.push((format!("stderr of command #{i}"), o.clone().into_bytes()));
-        }
-        for a in self.argvs.lock().unwrap().iter() {
-            places.push((format!("argv {a}"), a.clone().into_bytes()));
-        }
-        if let Ok(procs) = std::fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                for f in ["cmdline", "environ"] {
-                    if let Ok(b) = std::fs::read(p.path().join(f)) {
-                        places.push((format!("{}/{f}", p.path().display()), b));
-                    }
-                }
-            }
-        }
-        for (place, bytes) in &places {
-            for c in &canaries {
-                assert!(
-                    !contains(bytes, c.as_bytes()),
-                    "{}: a secret ({}…) leaked into {place}",
-                    self.test,
-                    &c[..4.min(c.len())]
-                );
-            }
-            for code in &codes {
-                assert!(
-                    !contains_token(bytes, code.as_bytes()),
-                    "{}: MFA code leaked into {place}",
-                    self.test
-                );
-            }
-        }
-    }
-
-    /// Stops the daemon with SIGTERM and returns its exit status if it was ours.
+    /// Stops the daemon with SIGTERM.
     pub fn stop_daemon(&self) {
-        if let Some(pid) = self.daemon_pid() {
-            if let Some(p) = rustix::process::Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        self.computer.stop_daemon();
+    }
+
+    /// The canary search: no registered secret, session credential the emulator saw
+    /// or MFA code in any file under the world, any output, any argv or any environment.
+    pub fn assert_no_leaks(&self) {
+        crate::leaks::assert_none(
+            self,
+            &self.canaries.lock().unwrap(),
+            &self.outputs.lock().unwrap(),
+            &self.argvs.lock().unwrap(),
+        );
     }
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        self.stop_daemon();
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("keyward-e2e-")
+        .tempdir()
+        .expect("tempdir")
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => out.extend(walk(&p)),
-                Ok(t) if t.is_file() => out.push(p),
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// A digit string not embedded in a longer run of digits.
-fn contains_token(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).enumerate().any(|(i, w)| {
-        w == needle
-            && (i == 0 || !hay[i - 1].is_ascii_digit())
-            && hay
-                .get(i + needle.len())
-                .is_none_or(|b| !b.is_ascii_digit())
-    })
+/// Spawns `cmd` with `input` on its stdin and waits for its output.
+pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
 }

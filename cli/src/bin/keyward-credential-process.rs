@@ -2,5 +2,5 @@
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    keyward_proto::helper::main(std::env::args_os())
+    keyward_proto::credential_process::main(std::env::args_os())
 }

@@ -1,413 +1,433 @@
-//! The IAM documents keyward writes. moto does not evaluate conditions, so these are
-//! verified by document in the unit tests below.
+//! The IAM documents keyward writes: the permission model of DESIGN.md §3 as JSON.
+//!
+//! - `keyward-machine` (every machine user): nothing without MFA (property 1); its own
+//!   key rotation; reading and cutting off machines of the same owner (3, 4); denies
+//!   that keep ownership tags, revocations and keyward's own pieces intact (2).
+//! - `keyward-deny-all`: the one fixed policy a revocation attaches (4, 7).
+//! - `keyward-role-guard`: the permissions boundary of keyward's roles. It only denies:
+//!   sessions whose SourceIdentity is a revoked machine (7). A boundary never grants,
+//!   so letting machines tag roles for it cannot widen anything.
+//! - `keyward-admin` role: whitelist edits by designated admin computers with MFA (5).
+//! - `keyward-enroller` role: an enrollment session that registers exactly one named
+//!   computer (6), assumable only from an admin session.
+//!
+//! Their proof is the attacker suite in `tests/e2e/attack.rs`, run under an IAM
+//! evaluator keyward did not write; the unit tests here only pin the text.
 
 use serde_json::{json, Value};
 
 pub const PATH: &str = "/keyward/";
-pub const SELF_SERVICE_POLICY: &str = "keyward-self-service";
+pub const MACHINE_POLICY: &str = "keyward-machine";
+pub const DENY_ALL_POLICY: &str = "keyward-deny-all";
+pub const ROLE_GUARD_POLICY: &str = "keyward-role-guard";
+pub const ADMIN_ROLE: &str = "keyward-admin";
 pub const ENROLLER_ROLE: &str = "keyward-enroller";
-pub const ENROLLER_POLICY: &str = "keyward-enroller";
-pub const REVOKE_POLICY: &str = "keyward-revoked-deny-all";
+/// Written by versions before the least-privilege model; `init` replaces it.
+pub const OLD_SELF_SERVICE_POLICY: &str = "keyward-self-service";
+pub const OLD_REVOKE_INLINE: &str = "keyward-revoked-deny-all";
+
 pub const TAG_OWNER: &str = "keyward-owner";
 pub const TAG_MACHINE: &str = "keyward-machine";
 pub const TAG_CREATED: &str = "keyward-created-at";
-pub const TAG_BUCKETS: &str = "keyward-buckets";
-pub const TAG_KMS_KEYS: &str = "keyward-kms-keys";
+pub const TAG_ENROLLED: &str = "keyward-enrolled";
 pub const TAG_REVOKED_AT: &str = "keyward-revoked-at";
 pub const TAG_REVOKED_BY: &str = "keyward-revoked-by";
-pub const TAG_SETUP_COMPLETE: &str = "keyward-setup-complete";
+/// On keyward's roles: `keyward-revoked-<owner>` = `/alice-laptop/alice-old/`.
+pub const TAG_ROLE_REVOKED_PREFIX: &str = "keyward-revoked-";
+/// Tags no machine may ever set or remove, on any user or role.
+pub const PROTECTED_TAGS: [&str; 4] = [TAG_OWNER, TAG_MACHINE, TAG_CREATED, TAG_ENROLLED];
 
-fn users(account: &str) -> String {
-    format!("arn:aws:iam::{account}:user/keyward/*")
+/// The ARNs the documents are made of, for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arns {
+    pub account: String,
 }
 
-/// Attached to every machine user. It may manage its own MFA device and access keys,
-/// and revoke machine users of the same owner (tag `keyward-owner` on both sides),
-/// always with MFA. Bucket and key policy edits are limited to what `keyward init`
-/// was told keyward manages.
-pub fn self_service(account: &str, buckets: &[String], kms_keys: &[String]) -> Value {
-    let me = format!("arn:aws:iam::{account}:user/keyward/${{aws:username}}");
-    let my_mfa = format!("arn:aws:iam::{account}:mfa/${{aws:username}}");
-    let mfa = json!({"Bool": {"aws:MultiFactorAuthPresent": "true"}});
-    let mut statements = vec![
-        json!({
-            "Sid": "OwnMfaDevice",
-            "Effect": "Allow",
-            "Action": ["iam:CreateVirtualMFADevice", "iam:EnableMFADevice", "iam:ResyncMFADevice", "iam:ListMFADevices"],
-            "Resource": [me.clone(), my_mfa.clone()]
-        }),
-        json!({
-            "Sid": "OwnMfaDeviceRemoval",
-            "Effect": "Allow",
-            "Action": ["iam:DeactivateMFADevice", "iam:DeleteVirtualMFADevice"],
-            "Resource": [me.clone(), my_mfa],
-            "Condition": mfa
-        }),
-        json!({
-            "Sid": "OwnAccessKeys",
-            "Effect": "Allow",
-            "Action": ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:ListUserTags"],
-            "Resource": me,
-            "Condition": mfa
-        }),
-        json!({
-            "Sid": "ListMachines",
-            "Effect": "Allow",
-            "Action": ["iam:ListUsers", "iam:ListMFADevices", "iam:ListVirtualMFADevices"],
-            "Resource": "*",
-            "Condition": mfa
-        }),
-        json!({
-            "Sid": "RevokeSameOwner",
-            "Effect": "Allow",
-            "Action": [
-                "iam:GetUser", "iam:ListUserTags", "iam:TagUser", "iam:PutUserPolicy", "iam:GetUserPolicy",
-                "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey", "iam:DeleteAccessKey",
-                "iam:ListGroupsForUser", "iam:RemoveUserFromGroup", "iam:ListMFADevices",
-                "iam:DeactivateMFADevice", "iam:DeleteVirtualMFADevice", "iam:ListUserPolicies",
-                "iam:DeleteUserPolicy", "iam:ListAttachedUserPolicies", "iam:DetachUserPolicy", "iam:DeleteUser"
-            ],
-            "Resource": users(account),
-            "Condition": {
-                "StringEquals": {"iam:ResourceTag/keyward-owner": "${aws:PrincipalTag/keyward-owner}"},
-                "Bool": {"aws:MultiFactorAuthPresent": "true"}
-            }
-        }),
-        json!({
-            "Sid": "RevokeSameOwnerMfaDevices",
-            "Effect": "Allow",
-            "Action": ["iam:DeleteVirtualMFADevice"],
-            "Resource": format!("arn:aws:iam::{account}:mfa/${{aws:PrincipalTag/keyward-owner}}-*"),
-            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
-        }),
-    ];
-    if !buckets.is_empty() {
-        statements.push(json!({
-            "Sid": "ManagedBucketPolicies",
-            "Effect": "Allow",
-            "Action": ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"],
-            "Resource": buckets.iter().map(|b| format!("arn:aws:s3:::{b}")).collect::<Vec<_>>(),
-            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
-        }));
-    }
-    if !kms_keys.is_empty() {
-        statements.push(json!({
-            "Sid": "ManagedKeyPolicies",
-            "Effect": "Allow",
-            "Action": ["kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey"],
-            "Resource": kms_keys,
-            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
-        }));
-    }
-    json!({"Version": "2012-10-17", "Statement": statements})
-}
-
-/// Who may assume the enroller role: a keyward machine user of this account, with MFA.
-pub fn enroller_trust(account: &str) -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "RegisteredMachinesWithMfa",
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
-            "Action": ["sts:AssumeRole", "sts:TagSession"],
-            "Condition": {
-                "Bool": {"aws:MultiFactorAuthPresent": "true"},
-                "ArnLike": {"aws:PrincipalArn": users(account)},
-                "Null": {"aws:PrincipalTag/keyward-owner": "false"}
-            }
-        }]
-    })
-}
-
-/// What the enroller role may do at most; each enrollment scopes it further down.
-pub fn enroller_permissions(account: &str) -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "CreateMachineUsers",
-                "Effect": "Allow",
-                "Action": ["iam:CreateUser", "iam:TagUser", "iam:GetUser", "iam:ListUserTags", "iam:CreateAccessKey",
-                           "iam:ListAccessKeys", "iam:DeleteAccessKey", "iam:EnableMFADevice", "iam:ListMFADevices",
-                           "iam:AddUserToGroup", "iam:ListGroupsForUser"],
-                "Resource": users(account)
-            },
-            {
-                "Sid": "AbortIncompleteSetup",
-                "Effect": "Allow",
-                "Action": ["iam:DeleteUser", "iam:DetachUserPolicy", "iam:RemoveUserFromGroup", "iam:DeactivateMFADevice",
-                           "iam:ListUserPolicies", "iam:DeleteUserPolicy", "iam:ListAttachedUserPolicies"],
-                "Resource": users(account),
-                "Condition": {"Null": {"iam:ResourceTag/keyward-setup-complete": "true"}}
-            },
-            {
-                "Sid": "AttachOnlySelfService",
-                "Effect": "Allow",
-                "Action": "iam:AttachUserPolicy",
-                "Resource": users(account),
-                "Condition": {"ArnEquals": {"iam:PolicyARN": format!("arn:aws:iam::{account}:policy/keyward/{SELF_SERVICE_POLICY}")}}
-            },
-            {
-                "Sid": "MachineMfaDevices",
-                "Effect": "Allow",
-                "Action": ["iam:CreateVirtualMFADevice", "iam:DeleteVirtualMFADevice"],
-                "Resource": format!("arn:aws:iam::{account}:mfa/*")
-            },
-            {
-                "Sid": "GroupsAndPolicies",
-                "Effect": "Allow",
-                "Action": ["iam:GetGroup", "iam:AddUserToGroup", "s3:GetBucketPolicy", "s3:PutBucketPolicy",
-                           "s3:ListBucket", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey", "sts:GetCallerIdentity"],
-                "Resource": "*"
-            }
-        ]
-    })
-}
-
-/// The session policy of one enrollment: only `<owner>-*` users, and only the named
-/// groups, buckets and keys. The effective rights are the intersection with the role's.
-pub fn enrollment_session(
-    account: &str,
-    owner: &str,
-    groups: &[String],
-    buckets: &[String],
-    kms_keys: &[String],
-) -> Value {
-    let user = format!("arn:aws:iam::{account}:user/keyward/{owner}-*");
-    let mfa = format!("arn:aws:iam::{account}:mfa/{owner}-*");
-    let mut statements = vec![
-        // Tag conditions only on the calls that carry tags, or the others would be denied.
-        json!({
-            "Sid": "CreateOwnersMachines",
-            "Effect": "Allow",
-            "Action": ["iam:CreateUser", "iam:TagUser"],
-            "Resource": user.clone(),
-            "Condition": {"StringEquals": {"aws:RequestTag/keyward-owner": owner}}
-        }),
-        json!({
-            "Sid": "SetUpOwnersMachines",
-            "Effect": "Allow",
-            "Action": ["iam:GetUser", "iam:ListUserTags", "iam:CreateAccessKey", "iam:ListAccessKeys",
-                       "iam:DeleteAccessKey", "iam:EnableMFADevice", "iam:ListMFADevices",
-                       "iam:AttachUserPolicy", "iam:ListGroupsForUser", "iam:ListAttachedUserPolicies"],
-            "Resource": user.clone()
-        }),
-        json!({
-            "Sid": "AbortIncompleteSetup",
-            "Effect": "Allow",
-            "Action": ["iam:DeleteUser", "iam:DetachUserPolicy", "iam:RemoveUserFromGroup", "iam:DeactivateMFADevice",
-                       "iam:ListUserPolicies", "iam:DeleteUserPolicy"],
-            "Resource": user.clone(),
-            "Condition": {"Null": {"iam:ResourceTag/keyward-setup-complete": "true"}}
-        }),
-        json!({
-            "Sid": "OwnersMfaDevices",
-            "Effect": "Allow",
-            "Action": ["iam:CreateVirtualMFADevice", "iam:DeleteVirtualMFADevice"],
-            "Resource": mfa
-        }),
-        json!({"Sid": "WhoAmI", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}),
-    ];
-    if !groups.is_empty() {
-        let mut res: Vec<String> = groups
-            .iter()
-            .map(|g| format!("arn:aws:iam::{account}:group/{g}"))
-            .collect();
-        res.push(user.clone());
-        statements.push(json!({"Sid": "NamedGroups", "Effect": "Allow", "Action": ["iam:GetGroup", "iam:AddUserToGroup"], "Resource": res}));
-    }
-    if !buckets.is_empty() {
-        let res: Vec<String> = buckets
-            .iter()
-            .map(|b| format!("arn:aws:s3:::{b}"))
-            .collect();
-        statements.push(json!({"Sid": "NamedBuckets", "Effect": "Allow", "Action": ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:ListBucket"], "Resource": res}));
-    }
-    if !kms_keys.is_empty() {
-        statements.push(json!({"Sid": "NamedKeys", "Effect": "Allow", "Action": ["kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey"], "Resource": kms_keys}));
-    }
-    json!({"Version": "2012-10-17", "Statement": statements})
-}
-
-/// Revocation step 1: deny everything to sessions issued before `now` (RFC 3339).
-/// Deleting a key does not end the STS sessions already issued from it; this does.
-pub fn deny_sessions_before(now: &str) -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "KeywardRevokeOlderSessions",
-            "Effect": "Deny",
-            "Action": "*",
-            "Resource": "*",
-            "Condition": {"DateLessThan": {"aws:TokenIssueTime": now}}
-        }]
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ACCT: &str = "123456789012";
-
-    fn statement<'a>(doc: &'a Value, sid: &str) -> &'a Value {
-        doc["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["Sid"] == sid)
-            .unwrap_or_else(|| panic!("no {sid}"))
-    }
-
-    fn is_valid_iam(doc: &Value) {
-        assert_eq!(doc["Version"], "2012-10-17");
-        let text = serde_json::to_string(doc).unwrap();
-        assert!(
-            text.len() < 6144,
-            "managed policies are capped at 6,144 characters: {}",
-            text.len()
-        );
-        for s in doc["Statement"].as_array().unwrap() {
-            assert!(
-                matches!(s["Effect"].as_str(), Some("Allow" | "Deny")),
-                "{s}"
-            );
-            assert!(s.get("Action").is_some(), "{s}");
-            assert!(
-                s.get("Resource").is_some() || s.get("Principal").is_some(),
-                "{s}"
-            );
-            let sid = s["Sid"].as_str().unwrap_or("");
-            assert!(
-                sid.chars().all(|c| c.is_ascii_alphanumeric()),
-                "Sid must be alphanumeric: {sid}"
-            );
+impl Arns {
+    pub fn new(account: &str) -> Self {
+        Self {
+            account: account.to_owned(),
         }
     }
 
-    #[test]
-    fn self_service_revokes_only_the_same_owner_and_needs_mfa() {
-        let doc = self_service(ACCT, &["data".into()], &[]);
-        is_valid_iam(&doc);
-        let revoke = statement(&doc, "RevokeSameOwner");
-        assert_eq!(
-            revoke["Resource"],
-            "arn:aws:iam::123456789012:user/keyward/*"
-        );
-        assert_eq!(
-            revoke["Condition"]["StringEquals"]["iam:ResourceTag/keyward-owner"],
-            "${aws:PrincipalTag/keyward-owner}"
-        );
-        assert_eq!(
-            revoke["Condition"]["Bool"]["aws:MultiFactorAuthPresent"],
-            "true"
-        );
-        let keys = statement(&doc, "OwnAccessKeys");
-        assert_eq!(
-            keys["Resource"],
-            "arn:aws:iam::123456789012:user/keyward/${aws:username}"
-        );
-        assert_eq!(
-            statement(&doc, "ManagedBucketPolicies")["Resource"],
-            serde_json::json!(["arn:aws:s3:::data"])
-        );
-        assert!(doc["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["Effect"] == "Allow"));
+    pub fn root(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.account)
     }
 
-    #[test]
-    fn enroller_trust_needs_a_keyward_machine_with_mfa() {
-        let doc = enroller_trust(ACCT);
-        let s = &doc["Statement"][0];
-        assert_eq!(s["Condition"]["Bool"]["aws:MultiFactorAuthPresent"], "true");
-        assert_eq!(
-            s["Condition"]["ArnLike"]["aws:PrincipalArn"],
-            "arn:aws:iam::123456789012:user/keyward/*"
-        );
-        assert_eq!(
-            s["Condition"]["Null"]["aws:PrincipalTag/keyward-owner"],
-            "false"
-        );
-        is_valid_iam(&enroller_permissions(ACCT));
-        let attach = statement(&enroller_permissions(ACCT), "AttachOnlySelfService").clone();
-        assert_eq!(
-            attach["Condition"]["ArnEquals"]["iam:PolicyARN"],
-            "arn:aws:iam::123456789012:policy/keyward/keyward-self-service"
-        );
+    pub fn policy(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:policy/keyward/{name}", self.account)
     }
 
-    #[test]
-    fn enrollment_session_is_scoped_to_owner_and_named_resources() {
-        let doc = enrollment_session(
-            ACCT,
-            "alice",
-            &["dev".into()],
-            &["data".into()],
-            &["arn:aws:kms:us-east-1:123456789012:key/k1".into()],
-        );
-        is_valid_iam(&doc);
-        let create = statement(&doc, "CreateOwnersMachines");
-        assert_eq!(
-            create["Resource"],
-            "arn:aws:iam::123456789012:user/keyward/alice-*"
-        );
-        assert_eq!(
-            create["Condition"]["StringEquals"]["aws:RequestTag/keyward-owner"],
-            "alice"
-        );
-        let set_up = statement(&doc, "SetUpOwnersMachines");
-        assert_eq!(
-            set_up["Resource"],
-            "arn:aws:iam::123456789012:user/keyward/alice-*"
-        );
-        assert!(
-            set_up.get("Condition").is_none(),
-            "untagged calls must not carry a tag condition"
-        );
-        let abort = statement(&doc, "AbortIncompleteSetup");
-        assert_eq!(
-            abort["Condition"]["Null"]["iam:ResourceTag/keyward-setup-complete"],
-            "true"
-        );
-        assert_eq!(
-            statement(&doc, "NamedGroups")["Resource"][0],
-            "arn:aws:iam::123456789012:group/dev"
-        );
-        assert_eq!(
-            statement(&doc, "NamedBuckets")["Resource"],
-            serde_json::json!(["arn:aws:s3:::data"])
-        );
-        assert_eq!(
-            statement(&doc, "NamedKeys")["Resource"][0],
-            "arn:aws:kms:us-east-1:123456789012:key/k1"
-        );
-        let text = serde_json::to_string(&doc).unwrap();
-        assert!(
-            text.len() <= 2048,
-            "session policies are capped at 2,048 characters: {}",
-            text.len()
-        );
-        assert!(
-            !text.contains("\"Resource\":\"*\"") || text.matches("\"Resource\":\"*\"").count() == 1,
-            "only GetCallerIdentity is unscoped"
-        );
+    pub fn role(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:role/keyward/{name}", self.account)
     }
 
-    #[test]
-    fn deny_document_cuts_sessions_issued_before_now() {
-        let doc = deny_sessions_before("2026-11-29T10:00:00Z");
-        is_valid_iam(&doc);
-        let s = &doc["Statement"][0];
-        assert_eq!(s["Effect"], "Deny");
-        assert_eq!(s["Action"], "*");
-        assert_eq!(s["Resource"], "*");
-        assert_eq!(
-            s["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
-            "2026-11-29T10:00:00Z"
-        );
+    pub fn user(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:user/keyward/{name}", self.account)
+    }
+
+    pub fn mfa(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:mfa/{name}", self.account)
+    }
+
+    pub fn group(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:group/{name}", self.account)
+    }
+
+    fn users(&self) -> String {
+        self.user("*")
+    }
+
+    fn roles(&self) -> String {
+        self.role("*")
     }
 }
+
+fn same_owner() -> Value {
+    json!({"iam:ResourceTag/keyward-owner": "${aws:PrincipalTag/keyward-owner}"})
+}
+
+/// Attached to every machine user. Roles keyward guards outside `/keyward/` are listed
+/// in `guarded_roles`, so that siblings can mark revoked sessions on them too.
+pub fn machine_policy(a: &Arns, guarded_roles: &[String]) -> Value {
+    let me = a.user("${aws:username}");
+    let mut role_targets = vec![a.roles()];
+    role_targets.extend(guarded_roles.iter().cloned());
+    json!({"Version": "2012-10-17", "Statement": [
+        // Property 1: the key alone gets an MFA session and nothing else.
+        {"Sid": "NothingWithoutMfa", "Effect": "Deny",
+         "NotAction": ["sts:GetSessionToken", "sts:GetCallerIdentity"], "Resource": "*",
+         "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}},
+        {"Sid": "RotateOwnKey", "Effect": "Allow",
+         "Action": ["iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"],
+         "Resource": me},
+        {"Sid": "ListMachines", "Effect": "Allow",
+         "Action": ["iam:ListUsers", "iam:ListVirtualMFADevices", "iam:ListRoles"], "Resource": "*"},
+        {"Sid": "ReadKeywardPolicies", "Effect": "Allow", "Action": ["iam:GetPolicy", "iam:GetPolicyVersion"],
+         "Resource": a.policy("*")},
+        {"Sid": "ReadOwnersMachines", "Effect": "Allow",
+         "Action": ["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed",
+                    "iam:ListMFADevices", "iam:ListGroupsForUser", "iam:ListAttachedUserPolicies",
+                    "iam:ListUserPolicies"],
+         "Resource": a.users(), "Condition": {"StringEquals": same_owner()}},
+        // Property 4: cutting off a sibling, and nothing more.
+        {"Sid": "CutOffOwnersMachines", "Effect": "Allow",
+         "Action": ["iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:DeactivateMFADevice"],
+         "Resource": a.users(), "Condition": {"StringEquals": same_owner()}},
+        {"Sid": "DenyAllOwnersMachines", "Effect": "Allow", "Action": "iam:AttachUserPolicy",
+         "Resource": a.users(),
+         "Condition": {"StringEquals": same_owner(),
+                       "ArnEquals": {"iam:PolicyARN": a.policy(DENY_ALL_POLICY)}}},
+        {"Sid": "MarkOwnersMachinesRevoked", "Effect": "Allow", "Action": "iam:TagUser",
+         "Resource": a.users(),
+         "Condition": {"StringEquals": same_owner(),
+                       "ForAllValues:StringEquals": {"aws:TagKeys": [TAG_REVOKED_AT, TAG_REVOKED_BY]},
+                       "Null": {"aws:TagKeys": "false"}}},
+        {"Sid": "DeleteOwnersMfaDevices", "Effect": "Allow", "Action": "iam:DeleteVirtualMFADevice",
+         "Resource": a.mfa("${aws:PrincipalTag/keyward-owner}-*")},
+        // Property 7: a mark on keyward's roles that their guard boundary turns into a deny.
+        {"Sid": "MarkOwnersRoleSessionsRevoked", "Effect": "Allow", "Action": "iam:TagRole",
+         "Resource": role_targets,
+         "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["keyward-revoked-${aws:PrincipalTag/keyward-owner}"]},
+                       "Null": {"aws:TagKeys": "false"}}},
+        {"Sid": "ReadGuardedRoles", "Effect": "Allow", "Action": ["iam:GetRole", "iam:ListRoleTags"],
+         "Resource": role_targets},
+        {"Sid": "OwnSourceIdentity", "Effect": "Allow", "Action": "sts:SetSourceIdentity", "Resource": "*",
+         "Condition": {"StringEquals": {"sts:SourceIdentity": "${aws:username}"}}},
+        // Property 2, whatever the machine's groups allow.
+        {"Sid": "NeverChangeItself", "Effect": "Deny",
+         "Action": ["iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:DetachUserPolicy",
+                    "iam:PutUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary",
+                    "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:UntagUser"],
+         "Resource": me},
+        {"Sid": "NeverAttachToItselfButDenyAll", "Effect": "Deny", "Action": "iam:AttachUserPolicy",
+         "Resource": me, "Condition": {"ArnNotEquals": {"iam:PolicyARN": a.policy(DENY_ALL_POLICY)}}},
+        {"Sid": "NeverRetagOwnership", "Effect": "Deny",
+         "Action": ["iam:TagUser", "iam:UntagUser", "iam:TagRole", "iam:UntagRole"], "Resource": "*",
+         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": PROTECTED_TAGS}}},
+        {"Sid": "NeverLiftRevocations", "Effect": "Deny",
+         "Action": ["iam:DetachUserPolicy"], "Resource": "*",
+         "Condition": {"ArnEquals": {"iam:PolicyARN": a.policy(DENY_ALL_POLICY)}}},
+        {"Sid": "NeverUnmarkRevocations", "Effect": "Deny", "Action": ["iam:UntagUser", "iam:UntagRole"],
+         "Resource": "*", "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": ["keyward-revoked*"]}}},
+        {"Sid": "NeverChangeKeywardPolicies", "Effect": "Deny",
+         "Action": ["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicyVersion",
+                    "iam:DeletePolicy"],
+         "Resource": a.policy("*")},
+        {"Sid": "NeverChangeKeywardRoles", "Effect": "Deny",
+         "Action": ["iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+                    "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
+                    "iam:DeleteRolePermissionsBoundary", "iam:DeleteRole", "iam:UpdateRole"],
+         "Resource": role_targets}
+    ]})
+}
+
+/// The one fixed policy a revocation attaches: no condition, nothing to tamper with.
+pub fn deny_all() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "KeywardRevoked", "Effect": "Deny", "Action": "*", "Resource": "*"}
+    ]})
+}
+
+/// The permissions boundary of keyward's roles: it allows what the role allows and
+/// denies sessions of revoked machines, by the admin's record (`revoked`) and by the
+/// marks siblings put on the role (`keyward-revoked-<owner>`, one statement per owner).
+pub fn role_guard(revoked: &[String], owners: &[String]) -> Value {
+    let mut statements = vec![
+        json!({"Sid": "RoleRightsUnchanged", "Effect": "Allow", "Action": "*", "Resource": "*"}),
+    ];
+    if !revoked.is_empty() {
+        statements.push(
+            json!({"Sid": "RevokedMachines", "Effect": "Deny", "Action": "*", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceIdentity": revoked}}}),
+        );
+    }
+    for owner in owners {
+        statements.push(json!({"Sid": format!("RevokedBy{owner}"), "Effect": "Deny", "Action": "*", "Resource": "*",
+            "Condition": {"StringLike": {
+                "aws:SourceIdentity": format!("{owner}-*"),
+                format!("aws:PrincipalTag/{TAG_ROLE_REVOKED_PREFIX}{owner}"): "*/${aws:SourceIdentity}/*"}}}));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The owners and admin-recorded sources a guard document holds (for read-modify-write).
+pub fn role_guard_contents(doc: &Value) -> (Vec<String>, Vec<String>) {
+    let mut revoked = Vec::new();
+    let mut owners = Vec::new();
+    for st in crate::iam::policy::statements(doc) {
+        let sid = st["Sid"].as_str().unwrap_or_default();
+        if sid == "RevokedMachines" {
+            revoked = strings(&st["Condition"]["StringEquals"]["aws:SourceIdentity"]);
+        } else if let Some(o) = sid.strip_prefix("RevokedBy") {
+            owners.push(o.to_owned());
+        }
+    }
+    (revoked, owners)
+}
+
+pub fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Who may assume the admin role: each designated admin computer, with MFA, naming
+/// itself as the source identity. With none designated yet, nobody.
+pub fn admin_trust(a: &Arns, admins: &[String]) -> Value {
+    if admins.is_empty() {
+        return json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "NoAdminComputerYet", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+        ]});
+    }
+    let statements: Vec<Value> = admins
+        .iter()
+        .map(|m| {
+            json!({"Sid": format!("Admin{}", sid_part(m)), "Effect": "Allow",
+            "Principal": {"AWS": a.user(m)},
+            "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"},
+                          "StringEquals": {"sts:SourceIdentity": m}}})
+        })
+        .collect();
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The roles outside `/keyward/` a machine policy lets siblings mark (guarded roles).
+pub fn machine_policy_guarded_roles(doc: &Value) -> Vec<String> {
+    crate::iam::policy::statements(doc)
+        .into_iter()
+        .find(|s| s["Sid"] == "MarkOwnersRoleSessionsRevoked")
+        .map(|s| strings(&s["Resource"]))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| !r.contains(":role/keyward/"))
+        .collect()
+}
+
+/// The designated admin computers named by an admin trust policy.
+pub fn admin_trust_machines(doc: &Value) -> Vec<String> {
+    crate::iam::policy::statements(doc)
+        .into_iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .flat_map(|s| strings(&s["Principal"]["AWS"]))
+        .filter_map(|arn| arn.rsplit_once(":user/keyward/").map(|(_, u)| u.to_owned()))
+        .collect()
+}
+
+/// A statement id from a name: letters and digits only.
+pub fn sid_part(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The whitelists an admin may edit: what `keyward init` (or a bootstrap setup) put
+/// under keyward's management.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Whitelists {
+    pub groups: Vec<String>,
+    pub buckets: Vec<String>,
+    pub kms_keys: Vec<String>,
+}
+
+impl Whitelists {
+    /// Adds what is new, keeping the order; returns whether anything was added.
+    pub fn extend(&mut self, other: &Whitelists) -> bool {
+        let mut changed = false;
+        for (mine, theirs) in [
+            (&mut self.groups, &other.groups),
+            (&mut self.buckets, &other.buckets),
+            (&mut self.kms_keys, &other.kms_keys),
+        ] {
+            for x in theirs {
+                if !mine.contains(x) {
+                    mine.push(x.clone());
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// What the admin role may do: read the account, edit the managed whitelists, revoke
+/// any machine, record revocations in the role guard, and mint enrollment sessions.
+pub fn admin_policy(a: &Arns, w: &Whitelists) -> Value {
+    let machine_policies = [a.policy(DENY_ALL_POLICY), a.policy(MACHINE_POLICY)];
+    let mut statements = vec![
+        json!({"Sid": "ReadAccount", "Effect": "Allow", "Resource": "*",
+            "Action": ["iam:Get*", "iam:List*", "iam:GenerateCredentialReport",
+                       "s3:ListAllMyBuckets", "s3:GetBucketPolicy", "s3:GetBucketAcl",
+                       "s3:GetBucketPublicAccessBlock", "s3:GetEncryptionConfiguration",
+                       "s3:GetBucketPolicyStatus", "s3:GetAccountPublicAccessBlock",
+                       "kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyPolicy"]}),
+        json!({"Sid": "RevokeAnyMachine", "Effect": "Allow", "Resource": a.users(),
+            "Action": ["iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:DeactivateMFADevice",
+                       "iam:DeleteLoginProfile", "iam:DeleteUser"]}),
+        json!({"Sid": "DeleteAnyMachinesMfaDevice", "Effect": "Allow", "Action": "iam:DeleteVirtualMFADevice",
+            "Resource": a.mfa("*")}),
+        json!({"Sid": "KeywardPoliciesOnMachines", "Effect": "Allow",
+            "Action": ["iam:AttachUserPolicy", "iam:DetachUserPolicy"], "Resource": a.users(),
+            "Condition": {"ArnEquals": {"iam:PolicyARN": machine_policies}}}),
+        json!({"Sid": "TagMachines", "Effect": "Allow", "Action": "iam:TagUser", "Resource": a.users(),
+            "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [TAG_REVOKED_AT, TAG_REVOKED_BY, TAG_ENROLLED]},
+                          "Null": {"aws:TagKeys": "false"}}}),
+        json!({"Sid": "MarkRoleSessionsRevoked", "Effect": "Allow", "Action": ["iam:TagRole", "iam:UntagRole"],
+            "Resource": "*",
+            "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": ["keyward-revoked-*"]},
+                          "Null": {"aws:TagKeys": "false"}}}),
+        json!({"Sid": "RecordRevocations", "Effect": "Allow",
+            "Action": ["iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"],
+            "Resource": a.policy(ROLE_GUARD_POLICY)}),
+        json!({"Sid": "MintEnrollmentSessions", "Effect": "Allow",
+            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+            "Resource": a.role(ENROLLER_ROLE)}),
+    ];
+    if !w.groups.is_empty() {
+        let groups: Vec<String> = w.groups.iter().map(|g| a.group(g)).collect();
+        statements.push(json!({"Sid": "WhitelistGroups", "Effect": "Allow",
+            "Action": ["iam:AddUserToGroup", "iam:RemoveUserFromGroup"], "Resource": groups}));
+    }
+    if !w.buckets.is_empty() {
+        let buckets: Vec<String> = w
+            .buckets
+            .iter()
+            .map(|b| format!("arn:aws:s3:::{b}"))
+            .collect();
+        statements.push(json!({"Sid": "WhitelistBuckets", "Effect": "Allow",
+            "Action": ["s3:PutBucketPolicy", "s3:DeleteBucketPolicy"], "Resource": buckets}));
+    }
+    if !w.kms_keys.is_empty() {
+        statements.push(json!({"Sid": "WhitelistKeys", "Effect": "Allow",
+            "Action": "kms:PutKeyPolicy", "Resource": w.kms_keys}));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The whitelists an admin policy names (what earlier `init` runs put there).
+pub fn admin_policy_whitelists(doc: &Value) -> Whitelists {
+    let mut w = Whitelists::default();
+    for st in crate::iam::policy::statements(doc) {
+        let res = strings(&st["Resource"]);
+        match st["Sid"].as_str() {
+            Some("WhitelistGroups") => {
+                w.groups = res
+                    .iter()
+                    .filter_map(|r| r.rsplit('/').next().map(str::to_owned))
+                    .collect();
+            }
+            Some("WhitelistBuckets") => {
+                w.buckets = res
+                    .iter()
+                    .filter_map(|r| r.strip_prefix("arn:aws:s3:::").map(str::to_owned))
+                    .collect();
+            }
+            Some("WhitelistKeys") => w.kms_keys = res,
+            _ => {}
+        }
+    }
+    w
+}
+
+/// Only admin sessions may mint an enrollment session, and only with the two tags
+/// that name the one computer it may register.
+pub fn enroller_trust(a: &Arns) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AdminSessionsOnly", "Effect": "Allow", "Principal": {"AWS": a.role(ADMIN_ROLE)},
+         "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+         "Condition": {"StringLike": {"sts:SourceIdentity": "*-*"}}},
+        {"Sid": "NameTheComputer", "Effect": "Allow", "Principal": {"AWS": a.role(ADMIN_ROLE)},
+         "Action": "sts:TagSession",
+         "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [TAG_OWNER, TAG_MACHINE]},
+                       "Null": {"aws:RequestTag/keyward-owner": "false", "aws:RequestTag/keyward-machine": "false"}}}
+    ]})
+}
+
+/// An enrollment session: the user `<owner>-<machine>` from its session tags, its MFA
+/// device and one access key (until it is marked enrolled), and nothing else.
+pub fn enroller_policy(a: &Arns) -> Value {
+    let name = "${aws:PrincipalTag/keyward-owner}-${aws:PrincipalTag/keyward-machine}";
+    let user = a.user(name);
+    // Before it exists, IAM cannot know the user's path: reads name it without one.
+    let unborn = format!("arn:aws:iam::{}:user/{name}", a.account);
+    let mfa = a.mfa(name);
+    let not_enrolled = json!({"Null": {"iam:ResourceTag/keyward-enrolled": "true"}});
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "CreateTheNamedComputer", "Effect": "Allow", "Action": ["iam:CreateUser", "iam:TagUser"],
+         "Resource": user,
+         "Condition": {"StringEquals": {"aws:RequestTag/keyward-owner": "${aws:PrincipalTag/keyward-owner}",
+                                        "aws:RequestTag/keyward-machine": "${aws:PrincipalTag/keyward-machine}"},
+                       "ForAllValues:StringEquals": {"aws:TagKeys": [TAG_OWNER, TAG_MACHINE, TAG_CREATED]}}},
+        {"Sid": "MarkItEnrolled", "Effect": "Allow", "Action": "iam:TagUser", "Resource": user,
+         "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [TAG_ENROLLED]}, "Null": {"aws:TagKeys": "false"}}},
+        {"Sid": "ItsMfaDevice", "Effect": "Allow", "Action": ["iam:CreateVirtualMFADevice", "iam:DeleteVirtualMFADevice"],
+         "Resource": mfa},
+        {"Sid": "OneKeyAndMfaUntilEnrolled", "Effect": "Allow",
+         "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:EnableMFADevice", "iam:DeactivateMFADevice",
+                    "iam:DeleteUser"],
+         "Resource": user, "Condition": not_enrolled},
+        {"Sid": "TheMachinePolicy", "Effect": "Allow", "Action": ["iam:AttachUserPolicy", "iam:DetachUserPolicy"],
+         "Resource": user, "Condition": {"ArnEquals": {"iam:PolicyARN": a.policy(MACHINE_POLICY)}}},
+        {"Sid": "ReadIt", "Effect": "Allow",
+         "Action": ["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:ListMFADevices",
+                    "iam:ListAttachedUserPolicies", "iam:ListGroupsForUser", "iam:ListUserPolicies"],
+         "Resource": [user, unborn]},
+        {"Sid": "FindItsStrayMfaDevice", "Effect": "Allow", "Action": "iam:ListVirtualMFADevices", "Resource": "*"}
+    ]})
+}
+
+#[cfg(test)]
+#[path = "documents_tests.rs"]
+mod tests;

@@ -91,29 +91,42 @@ fn set_aws_principals(st: &mut Value, field: &str, arns: &[String]) {
     obj.insert(field.to_owned(), json!({ "AWS": list }));
 }
 
-fn machines_statement(target: &Target, arn: &str) -> Value {
+fn machines_statement(target: &Target, arns: &[String]) -> Value {
+    // Property 1: a statement naming a machine never works with its key alone.
+    let mfa = json!({"Bool": {"aws:MultiFactorAuthPresent": "true"}});
     match target {
         Target::Bucket(b) => json!({
             "Sid": SID_MACHINES,
             "Effect": "Allow",
-            "Principal": {"AWS": [arn]},
+            "Principal": {"AWS": arns},
             "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            "Resource": [format!("arn:aws:s3:::{b}"), format!("arn:aws:s3:::{b}/*")]
+            "Resource": [format!("arn:aws:s3:::{b}"), format!("arn:aws:s3:::{b}/*")],
+            "Condition": mfa
         }),
         Target::KmsKey => json!({
             "Sid": SID_MACHINES,
             "Effect": "Allow",
-            "Principal": {"AWS": [arn]},
+            "Principal": {"AWS": arns},
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-            "Resource": "*"
+            "Resource": "*",
+            "Condition": mfa
         }),
     }
 }
 
+/// Who keeps access to an enforced bucket: the account root, the admin role, and the
+/// machines; written with `aws:PrincipalArn`, not `NotPrincipal` (which AWS
+/// discourages, and which denies role sessions by surprise).
+pub struct Keepers<'a> {
+    pub account_root: &'a str,
+    pub admin_role: &'a str,
+}
+
 /// The article's two protective statements for a bucket: uploads must use aws:kms, and
-/// everyone but the listed principals (the account root and keyward's machines) is denied.
-fn enforcement_statements(bucket: &str, account_root: &str, arns: &[String]) -> [Value; 2] {
-    let mut allowed = vec![account_root.to_owned()];
+/// everyone but the keepers and the machines is denied (policy management excepted,
+/// so that an admin can never lock itself out).
+fn enforcement_statements(bucket: &str, keep: &Keepers, arns: &[String]) -> [Value; 2] {
+    let mut allowed = vec![keep.account_root.to_owned(), keep.admin_role.to_owned()];
     allowed.extend(arns.iter().cloned());
     [
         json!({
@@ -127,51 +140,100 @@ fn enforcement_statements(bucket: &str, account_root: &str, arns: &[String]) -> 
         json!({
             "Sid": SID_DENY_OTHERS,
             "Effect": "Deny",
-            "NotPrincipal": {"AWS": allowed},
-            "Action": "s3:*",
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]
+            "Principal": "*",
+            "NotAction": ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"],
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Condition": {"ArnNotLike": {"aws:PrincipalArn": allowed}}
         }),
     ]
 }
 
+/// The ARNs a deny-others statement keeps, whatever its shape (old: `NotPrincipal`).
+fn kept_arns(st: &Value) -> Vec<String> {
+    let mut out = aws_principals(st, "NotPrincipal");
+    out.extend(condition_arns(st));
+    out
+}
+
+fn condition_arns(st: &Value) -> Vec<String> {
+    match st.pointer("/Condition/ArnNotLike/aws:PrincipalArn") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn set_condition_arns(st: &mut Value, arns: &[String]) {
+    if let Some(v) = st.pointer_mut("/Condition/ArnNotLike/aws:PrincipalArn") {
+        *v = Value::Array(arns.iter().cloned().map(Value::String).collect());
+    }
+}
+
+/// The machines keyward's statement names.
+pub fn machines(doc: &Value) -> Vec<String> {
+    statements(doc)
+        .into_iter()
+        .find(|s| sid(s) == SID_MACHINES)
+        .map(|s| aws_principals(s, "Principal"))
+        .unwrap_or_default()
+}
+
 /// Adds `arn` to keyward's statement (creating it if needed). Idempotent.
-/// With `enforce` (buckets only: the account root ARN), also keeps the two
-/// protective deny statements, listing every machine keyward manages here.
-pub fn add_principal(doc: &Value, target: &Target, arn: &str, enforce: Option<&str>) -> Value {
+/// With `enforce` (buckets only), also keeps the two protective deny statements,
+/// listing every machine keyward manages here.
+pub fn add_principal(doc: &Value, target: &Target, arn: &str, enforce: Option<&Keepers>) -> Value {
+    let mut arns = machines(doc);
+    if !arns.iter().any(|a| a == arn) {
+        arns.push(arn.to_owned());
+    }
+    rebuild(doc, target, &arns, enforce)
+}
+
+/// Rewrites keyward's statements in the current shape for these machines: the MFA
+/// condition, and (with `enforce`, or when they are there already) the deny statements.
+/// Foreign statements are kept exactly; principals someone else added to the
+/// deny-others list are kept too.
+pub fn rebuild(doc: &Value, target: &Target, arns: &[String], enforce: Option<&Keepers>) -> Value {
     let mut out = doc.clone();
     let sts = statements_mut(&mut out);
-    match sts.iter_mut().find(|s| sid(s) == SID_MACHINES) {
-        Some(st) => {
-            let mut arns = aws_principals(st, "Principal");
-            if !arns.iter().any(|a| a == arn) {
-                arns.push(arn.to_owned());
-                set_aws_principals(st, "Principal", &arns);
-            }
-        }
-        None => sts.push(machines_statement(target, arn)),
+    let existing_others = sts
+        .iter()
+        .find(|s| sid(s) == SID_DENY_OTHERS)
+        .map(kept_arns);
+    if arns.is_empty() {
+        sts.retain(|s| sid(s) != SID_MACHINES);
+    } else {
+        upsert(sts, machines_statement(target, arns));
     }
-    if let (Target::Bucket(bucket), Some(root)) = (target, enforce) {
-        let machines = sts
-            .iter()
-            .find(|s| sid(s) == SID_MACHINES)
-            .map(|s| aws_principals(s, "Principal"))
-            .unwrap_or_default();
-        let [deny_unencrypted, deny_others] = enforcement_statements(bucket, root, &machines);
-        upsert(sts, deny_unencrypted);
-        // Keep principals someone else added to the whitelist.
-        let mut allowed = aws_principals(&deny_others, "NotPrincipal");
-        if let Some(existing) = sts.iter().find(|s| sid(s) == SID_DENY_OTHERS) {
-            for a in aws_principals(existing, "NotPrincipal") {
-                if !allowed.contains(&a) {
-                    allowed.push(a);
-                }
-            }
+    let (Target::Bucket(bucket), Some(keep)) = (target, enforce) else {
+        return out;
+    };
+    let [deny_unencrypted, mut deny_others] = enforcement_statements(bucket, keep, arns);
+    upsert(sts, deny_unencrypted);
+    let mut allowed = condition_arns(&deny_others);
+    for a in existing_others.unwrap_or_default() {
+        if !allowed.contains(&a) && !a.contains(":user/keyward/") {
+            allowed.push(a);
         }
-        let mut deny_others = deny_others;
-        set_aws_principals(&mut deny_others, "NotPrincipal", &allowed);
-        upsert(sts, deny_others);
     }
+    set_condition_arns(&mut deny_others, &allowed);
+    upsert(sts, deny_others);
     out
+}
+
+/// Whether the policy carries keyward's enforcement statements.
+pub fn is_enforced(doc: &Value) -> bool {
+    statements(doc).iter().any(|s| sid(s) == SID_DENY_OTHERS)
+}
+
+/// Whether keyward's statements are in the current shape (for `init`'s upgrade).
+pub fn is_current(doc: &Value, target: &Target, keep: &Keepers) -> bool {
+    let enforce = is_enforced(doc).then_some(keep);
+    rebuild(doc, target, &machines(doc), enforce) == *doc
 }
 
 fn upsert(sts: &mut Vec<Value>, st: Value) {
@@ -194,6 +256,11 @@ pub fn remove_principal(doc: &Value, arn: &str) -> Value {
             continue;
         }
         let mut drop_it = false;
+        let in_condition = condition_arns(&st);
+        if in_condition.iter().any(|a| a == arn) {
+            let rest: Vec<String> = in_condition.into_iter().filter(|a| a != arn).collect();
+            set_condition_arns(&mut st, &rest);
+        }
         for field in ["Principal", "NotPrincipal"] {
             let arns = aws_principals(&st, field);
             if arns.iter().any(|a| a == arn) {
@@ -221,6 +288,7 @@ pub fn contains_principal(doc: &Value, arn: &str) -> bool {
         .any(|s| {
             aws_principals(s, "Principal").iter().any(|a| a == arn)
                 || aws_principals(s, "NotPrincipal").iter().any(|a| a == arn)
+                || condition_arns(s).iter().any(|a| a == arn)
         })
 }
 
@@ -294,6 +362,11 @@ mod tests {
     const ALICE: &str = "arn:aws:iam::123456789012:user/keyward/alice-laptop";
     const WORK: &str = "arn:aws:iam::123456789012:user/keyward/alice-work";
     const ROOT: &str = "arn:aws:iam::123456789012:root";
+    const ADMIN: &str = "arn:aws:iam::123456789012:role/keyward/keyward-admin";
+    const KEEP: Keepers = Keepers {
+        account_root: ROOT,
+        admin_role: ADMIN,
+    };
 
     fn bucket() -> Target {
         Target::Bucket("data".into())
@@ -364,7 +437,7 @@ mod tests {
 
     #[test]
     fn enforcement_adds_the_two_deny_statements_and_follows_membership() {
-        let doc = add_principal(&parse(None).unwrap(), &bucket(), ALICE, Some(ROOT));
+        let doc = add_principal(&parse(None).unwrap(), &bucket(), ALICE, Some(&KEEP));
         let deny = statements(&doc)
             .into_iter()
             .find(|s| s["Sid"] == SID_DENY_UNENCRYPTED)
@@ -380,21 +453,63 @@ mod tests {
             .find(|s| s["Sid"] == SID_DENY_OTHERS)
             .unwrap()
             .clone();
-        assert_eq!(others["NotPrincipal"]["AWS"], json!([ROOT, ALICE]));
-        let doc = add_principal(&doc, &bucket(), WORK, Some(ROOT));
+        assert_eq!(others["Principal"], "*");
+        assert!(others.get("NotPrincipal").is_none());
+        assert_eq!(condition_arns(&others), [ROOT, ADMIN, ALICE]);
+        let doc = add_principal(&doc, &bucket(), WORK, Some(&KEEP));
         let others = statements(&doc)
             .into_iter()
             .find(|s| s["Sid"] == SID_DENY_OTHERS)
             .unwrap()
             .clone();
-        assert_eq!(others["NotPrincipal"]["AWS"], json!([ROOT, ALICE, WORK]));
+        assert_eq!(condition_arns(&others), [ROOT, ADMIN, ALICE, WORK]);
         let doc = remove_principal(&doc, ALICE);
         let others = statements(&doc)
             .into_iter()
             .find(|s| s["Sid"] == SID_DENY_OTHERS)
             .unwrap()
             .clone();
-        assert_eq!(others["NotPrincipal"]["AWS"], json!([ROOT, WORK]));
+        assert_eq!(condition_arns(&others), [ROOT, ADMIN, WORK]);
+    }
+
+    #[test]
+    fn machine_statements_need_mfa() {
+        for target in [bucket(), Target::KmsKey] {
+            let doc = add_principal(&parse(None).unwrap(), &target, ALICE, None);
+            assert_eq!(
+                statements(&doc)[0]["Condition"]["Bool"]["aws:MultiFactorAuthPresent"],
+                "true"
+            );
+        }
+    }
+
+    /// An account made by the earlier version: no MFA condition, `NotPrincipal`.
+    #[test]
+    fn statements_of_the_earlier_version_are_upgraded_and_foreign_ones_kept() {
+        let old = json!({"Version": "2012-10-17", "Statement": [
+            foreign(),
+            {"Sid": "KeywardMachines", "Effect": "Allow", "Principal": {"AWS": [ALICE]}, "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::data/*"]},
+            {"Sid": "KeywardDenyOthers", "Effect": "Deny", "NotPrincipal": {"AWS": [ROOT, ALICE, "arn:aws:iam::123456789012:user/ops"]}, "Action": "s3:*", "Resource": "arn:aws:s3:::data/*"}
+        ]});
+        assert!(!is_current(&old, &bucket(), &KEEP));
+        let new = rebuild(&old, &bucket(), &machines(&old), Some(&KEEP));
+        assert!(is_current(&new, &bucket(), &KEEP));
+        assert_eq!(foreign_statements(&new), vec![foreign()]);
+        let others = statements(&new)
+            .into_iter()
+            .find(|s| s["Sid"] == SID_DENY_OTHERS)
+            .unwrap()
+            .clone();
+        assert_eq!(
+            condition_arns(&others),
+            [ROOT, ADMIN, ALICE, "arn:aws:iam::123456789012:user/ops"],
+            "a principal someone added is kept"
+        );
+        assert_eq!(
+            rebuild(&new, &bucket(), &machines(&new), Some(&KEEP)),
+            new,
+            "idempotent"
+        );
     }
 
     #[test]
@@ -445,7 +560,7 @@ mod tests {
             &json!({"Version": "2012-10-17", "Statement": [foreign(), {"Sid": "Keyward", "Principal": {"AWS": [1, null, WORK]}}, 7, null, "x"]}),
             &bucket(),
             ALICE,
-            Some(ROOT),
+            Some(&KEEP),
         ));
         let shapes = [
             r#"{"Statement": {"Sid": "KeywardMachines", "Principal": "*"}}"#,
@@ -481,7 +596,7 @@ mod tests {
             let Ok(doc) = parse(Some(text)) else { continue };
             parsed += 1;
             for edited in [
-                add_principal(&doc, &bucket(), ALICE, Some(ROOT)),
+                add_principal(&doc, &bucket(), ALICE, Some(&KEEP)),
                 add_principal(&doc, &Target::KmsKey, WORK, None),
                 remove_principal(&doc, ALICE),
             ] {

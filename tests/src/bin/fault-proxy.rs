@@ -1,37 +1,30 @@
-//! keyward-fault-proxy --upstream URL [--port N]: the test proxy as a standalone
-//! process, for the benchmark and for poking at by hand.
+//! keyward-fault-proxy [--moto PROGRAM]: the emulated AWS of the tests as a standalone
+//! process (moto plus keyward's emulator with IAM enforcement), for the benchmark and
+//! for poking at by hand. Prints its URL, then serves until killed.
+
+use std::io::Write;
+use std::path::PathBuf;
 
 fn main() {
-    let mut upstream = None;
-    let mut port = 0u16;
+    let mut moto = PathBuf::from("moto_server");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--upstream" => upstream = args.next(),
-            "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(0),
+            "--moto" => moto = args.next().map(PathBuf::from).unwrap_or(moto),
             _ => {
-                eprintln!("usage: keyward-fault-proxy --upstream URL [--port N]");
+                eprintln!("usage: keyward-fault-proxy [--moto PATH_TO_moto_server]");
                 std::process::exit(2);
             }
         }
     }
-    let Some(upstream) = upstream else {
-        eprintln!("usage: keyward-fault-proxy --upstream URL [--port N]");
-        std::process::exit(2);
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind");
-        println!("http://{}", listener.local_addr().expect("addr"));
-        let (_keep, stop) = tokio::sync::oneshot::channel();
-        let control = keyward_tests::proxy::Control::default();
-        let emu = (*control).clone();
-        keyward_emulator::serve(listener, emu, upstream, std::sync::Arc::new(control), stop).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let proxy = keyward_tests::proxy::FaultProxy::start(&moto, dir.path()).unwrap_or_else(|e| {
+        eprintln!("keyward-fault-proxy: {e:#}");
+        std::process::exit(1);
     });
+    println!("{}", proxy.url());
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
 }

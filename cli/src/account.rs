@@ -1,0 +1,241 @@
+//! The account's keyward pieces as they are, and the steps that make them what this
+//! version writes: `keyward init`, and the first (bootstrap) `keyward setup`, which
+//! runs the same steps. It also upgrades an account made by an earlier version.
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::clients::Aws;
+use crate::iam::documents::{self as docs, Arns, Whitelists};
+use crate::iam::resources::{self, PolicyHome};
+use crate::iam::users::{self, UserInfo};
+use crate::iam::{policy, roles};
+use crate::plan::step::{KeywardRole, Managed};
+use crate::plan::Step;
+
+/// A machine user as `init` needs to see it.
+pub struct MachineRecord {
+    pub user: UserInfo,
+    pub attached: Vec<String>,
+    pub inline: Vec<String>,
+}
+
+/// keyward's pieces in the account, read with the bootstrap admin's credentials.
+pub struct AccountState {
+    pub arns: Arns,
+    pub machine_policy: Option<Value>,
+    pub role_guard: Option<Value>,
+    pub admin_policy: Option<Value>,
+    pub admin_trust: Option<Value>,
+    pub old_self_service: Option<Value>,
+    pub machines: Vec<MachineRecord>,
+}
+
+impl AccountState {
+    pub async fn read(aws: &Aws, arns: &Arns) -> Result<Self> {
+        let mut machines = Vec::new();
+        for user in users::machine_users(aws, None).await? {
+            machines.push(MachineRecord {
+                attached: users::attached_policies(aws, &user.name).await?,
+                inline: users::inline_policies(aws, &user.name).await?,
+                user,
+            });
+        }
+        let admin_role = roles::get_role(aws, docs::ADMIN_ROLE).await?;
+        Ok(Self {
+            arns: arns.clone(),
+            machine_policy: roles::managed_policy(aws, &arns.policy(docs::MACHINE_POLICY)).await?,
+            role_guard: roles::managed_policy(aws, &arns.policy(docs::ROLE_GUARD_POLICY)).await?,
+            admin_policy: roles::inline_policy(aws, docs::ADMIN_ROLE, docs::ADMIN_ROLE).await?,
+            admin_trust: admin_role.map(|r| r.trust),
+            old_self_service: roles::managed_policy(
+                aws,
+                &arns.policy(docs::OLD_SELF_SERVICE_POLICY),
+            )
+            .await?,
+            machines,
+        })
+    }
+
+    /// What earlier runs put under keyward's management; an account of the earlier
+    /// version kept its buckets and keys in the old self-service policy.
+    pub fn whitelists(&self) -> Whitelists {
+        let mut w = self
+            .admin_policy
+            .as_ref()
+            .map(docs::admin_policy_whitelists)
+            .unwrap_or_default();
+        if let Some(old) = &self.old_self_service {
+            for st in policy::statements(old) {
+                let res = docs::strings(&st["Resource"]);
+                match st["Sid"].as_str() {
+                    Some("ManagedBucketPolicies") => w.extend(&Whitelists {
+                        buckets: res
+                            .iter()
+                            .filter_map(|r| r.strip_prefix("arn:aws:s3:::").map(str::to_owned))
+                            .collect(),
+                        ..Whitelists::default()
+                    }),
+                    Some("ManagedKeyPolicies") => w.extend(&Whitelists {
+                        kms_keys: res,
+                        ..Whitelists::default()
+                    }),
+                    _ => false,
+                };
+            }
+        }
+        w
+    }
+
+    /// The designated admin computers that still exist and are not revoked.
+    pub fn admins(&self) -> Vec<String> {
+        let named = self
+            .admin_trust
+            .as_ref()
+            .map(docs::admin_trust_machines)
+            .unwrap_or_default();
+        named
+            .into_iter()
+            .filter(|a| {
+                self.machines
+                    .iter()
+                    .any(|m| m.user.name == *a && m.user.revoked_at().is_none())
+            })
+            .collect()
+    }
+
+    /// `(revoked machines recorded for good, owners with a guard statement)`, with every
+    /// owner of a machine added.
+    pub fn guard(&self, extra_owner: Option<&str>) -> (Vec<String>, Vec<String>) {
+        let (revoked, mut owners) = self
+            .role_guard
+            .as_ref()
+            .map(docs::role_guard_contents)
+            .unwrap_or_default();
+        for o in self
+            .machines
+            .iter()
+            .filter_map(|m| m.user.owner())
+            .chain(extra_owner)
+        {
+            if !owners.iter().any(|x| x == o) {
+                owners.push(o.to_owned());
+            }
+        }
+        owners.sort();
+        (revoked, owners)
+    }
+
+    pub fn guarded_roles(&self) -> Vec<String> {
+        self.machine_policy
+            .as_ref()
+            .map(docs::machine_policy_guarded_roles)
+            .unwrap_or_default()
+    }
+}
+
+/// What a run of `init` (or a bootstrap setup) asks for beyond what is there.
+#[derive(Default)]
+pub struct Request {
+    pub whitelists: Whitelists,
+    pub admins: Vec<String>,
+    pub guard_roles: Vec<String>,
+    pub owner: Option<String>,
+}
+
+/// Checks that every named group, bucket and key exists; keys become ARNs.
+pub async fn resolve(aws: &Aws, mut w: Whitelists) -> Result<Whitelists> {
+    for g in &w.groups {
+        if !users::group_exists(aws, g).await? {
+            bail!("group {g} does not exist; create it first, or drop --group {g}. Nothing was changed.");
+        }
+    }
+    for b in &w.buckets {
+        if !resources::bucket_exists(aws, b).await? {
+            bail!("bucket {b} does not exist; check the name, or drop --bucket {b}. Nothing was changed.");
+        }
+    }
+    let mut keys = Vec::new();
+    for k in &w.kms_keys {
+        keys.push(resources::kms_key_arn(aws, k).await?.with_context(|| {
+            format!(
+                "KMS key {k} does not exist; check it, or drop --kms-key {k}. Nothing was changed."
+            )
+        })?);
+    }
+    w.kms_keys = keys;
+    Ok(w)
+}
+
+/// The steps that make the account's pieces current.
+pub fn steps(state: &AccountState, req: &Request) -> Vec<Step> {
+    let a = &state.arns;
+    let mut whitelists = state.whitelists();
+    whitelists.extend(&req.whitelists);
+    let mut admins = state.admins();
+    for m in &req.admins {
+        if !admins.contains(m) {
+            admins.push(m.clone());
+        }
+    }
+    let mut guarded: Vec<String> = state.guarded_roles();
+    for r in &req.guard_roles {
+        let arn = format!("arn:aws:iam::{}:role/{r}", a.account);
+        if !guarded.contains(&arn) {
+            guarded.push(arn);
+        }
+    }
+    let (revoked, owners) = state.guard(req.owner.as_deref());
+    let mut out = vec![
+        Step::ManagedPolicy {
+            policy: Managed::RoleGuard,
+            doc: docs::role_guard(&revoked, &owners),
+        },
+        Step::ManagedPolicy {
+            policy: Managed::DenyAll,
+            doc: docs::deny_all(),
+        },
+        Step::ManagedPolicy {
+            policy: Managed::Machine,
+            doc: docs::machine_policy(a, &guarded),
+        },
+        Step::Role {
+            role: KeywardRole::Admin,
+            trust: docs::admin_trust(a, &admins),
+            policy: docs::admin_policy(a, &whitelists),
+        },
+        Step::Role {
+            role: KeywardRole::Enroller,
+            trust: docs::enroller_trust(a),
+            policy: docs::enroller_policy(a),
+        },
+    ];
+    out.extend(
+        req.guard_roles
+            .iter()
+            .map(|r| Step::GuardRole { role: r.clone() }),
+    );
+    let old = a.policy(docs::OLD_SELF_SERVICE_POLICY);
+    for m in &state.machines {
+        let name = m.user.name.clone();
+        if m.attached.contains(&old)
+            || (!m.user.is_enrolled() && m.user.tags.contains_key("keyward-setup-complete"))
+        {
+            out.push(Step::UpgradeMachine { user: name.clone() });
+        }
+        if m.inline.iter().any(|p| p == docs::OLD_REVOKE_INLINE) {
+            out.push(Step::UpgradeRevoked { user: name });
+        }
+    }
+    if state.old_self_service.is_some() {
+        out.push(Step::RemoveOldPolicy);
+    }
+    let homes = whitelists
+        .buckets
+        .iter()
+        .cloned()
+        .map(PolicyHome::Bucket)
+        .chain(whitelists.kms_keys.iter().cloned().map(PolicyHome::Key));
+    out.extend(homes.map(|home| Step::UpgradeResourcePolicy { home }));
+    out
+}

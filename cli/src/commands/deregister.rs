@@ -1,0 +1,54 @@
+//! `keyward deregister`: this computer revokes itself and forgets everything local.
+//! Admin steps run first (while an admin role session of this computer still works);
+//! the deny-all goes on last, because it ends the session doing the work.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use super::{execute, RunMode};
+use crate::actor::{self, Who};
+use crate::plan::{Needs, Plan, Step};
+use crate::ui;
+
+#[derive(Args)]
+pub struct DeregisterArgs {
+    /// This computer's keyward profile (default: the only base profile)
+    #[arg(long)]
+    profile: Option<String>,
+    /// Show the plan; change nothing
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long)]
+    yes: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn deregister(a: &DeregisterArgs) -> Result<()> {
+    crate::runtime()?.block_on(async {
+        let who = Who { profile: a.profile.clone(), ..Who::default() };
+        let actor = actor::as_machine(&who, a.yes, a.json).await?;
+        let me = actor.me.clone().context("not a machine user")?;
+        let profile = actor.profile.clone().context("no profile")?;
+        let user = me.name.clone();
+        let mut plan = Plan::new(format!("decommission this computer: {} ({})", user, me.arn));
+        plan.push(Step::LeaveGroups { user: user.clone() });
+        plan.push(Step::LeavePolicies { user: user.clone(), extra: Vec::new() });
+        plan.push(Step::TagRevoked { user: user.clone() });
+        plan.push(Step::RemoveMfa { user: user.clone(), needs: Needs::Machine });
+        plan.push(Step::MarkRoleSessions { user: user.clone(), owner: me.owner().unwrap_or_default().to_owned() });
+        plan.push(Step::DeleteKeys { user: user.clone(), needs: Needs::Machine });
+        plan.push(Step::AttachDenyAll { user: user.clone() });
+        plan.push(Step::ForgetLocal { profile });
+        let mode = RunMode { dry_run: a.dry_run, yes: a.yes, json: a.json };
+        let report = execute(&plan, &actor.cx, mode).await?;
+        if report.failed() {
+            bail!("deregistration is incomplete; run `keyward deregister --yes` again to finish");
+        }
+        if !a.json && !a.dry_run {
+            println!("{user} is deregistered: its key, MFA device and sessions are gone, and nothing of it is left on this computer");
+            ui::note(&format!("an admin finishes with `keyward revoke {user} --purge` (groups and policies it may still be in, the role guard, the user itself)"));
+        }
+        Ok(())
+    })
+}

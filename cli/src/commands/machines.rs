@@ -1,0 +1,192 @@
+//! `keyward machines`: the computers of this owner (or, as an admin, of everyone):
+//! key, age, last use, MFA, groups, admin, and what a revocation still leaves pending.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+
+use crate::actor::{self, Actor, Who};
+use crate::clients::Aws;
+use crate::iam::users::UserInfo;
+use crate::iam::{account, credentials, users};
+use crate::plan::Needs;
+
+#[derive(Args)]
+pub struct MachinesArgs {
+    #[command(flatten)]
+    who: Who,
+    /// As an admin: only this owner's machines (default: every owner)
+    #[arg(long)]
+    owner: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    machine: String,
+    user: String,
+    owner: String,
+    created: String,
+    access_key: Option<String>,
+    key_age_days: Option<u64>,
+    key_last_used: Option<String>,
+    mfa: bool,
+    groups: Vec<String>,
+    admin: bool,
+    /// `this computer`, `active`, `unfinished` or `revoked`.
+    status: String,
+    revoked: Option<String>,
+    /// What a revocation of it still leaves to do (empty when nothing).
+    pending: Vec<String>,
+    this_computer: bool,
+}
+
+pub fn machines(a: &MachinesArgs) -> Result<()> {
+    crate::runtime()?.block_on(async {
+        let actor = actor::as_machine(&a.who, true, true).await?;
+        let aws = actor.cx.aws_for(Needs::Machine).expect("an identity");
+        let owner = if actor.is_admin() {
+            a.owner.clone()
+        } else {
+            actor.owner().map(str::to_owned)
+        };
+        let admins = account::admins(aws).await.unwrap_or_default();
+        let recorded = account::recorded_revocations(aws, &actor.cx.arns)
+            .await
+            .unwrap_or_default();
+        let mut rows = Vec::new();
+        for u in users::machine_users(aws, owner.as_deref()).await? {
+            rows.push(row(&actor, aws, &u, &admins, &recorded).await?);
+        }
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        } else {
+            print_table(&rows, owner.as_deref());
+        }
+        Ok(())
+    })
+}
+
+async fn row(
+    actor: &Actor,
+    aws: &Aws,
+    u: &UserInfo,
+    admins: &[String],
+    recorded: &[String],
+) -> Result<Row> {
+    let keys = credentials::access_keys(aws, &u.name).await?;
+    let first = keys.first();
+    let last_used = match first {
+        Some(k) => credentials::key_last_used(aws, &k.id).await,
+        None => None,
+    };
+    let groups = users::groups_for_user(aws, &u.name).await?;
+    let mfa = !credentials::mfa_devices(aws, &u.name).await?.is_empty();
+    let this_computer = actor.me.as_ref().is_some_and(|m| m.name == u.name);
+    let designated = admins.contains(&u.name);
+    let mut pending = Vec::new();
+    if u.revoked_at().is_some() {
+        if !keys.is_empty() {
+            pending.push("delete its keys".to_owned());
+        }
+        if mfa {
+            pending.push("delete its MFA device".to_owned());
+        }
+        if !groups.is_empty() {
+            pending.push(format!("leave {} (admin)", groups.join(", ")));
+        }
+        if actor.is_admin() {
+            for home in account::homes_naming(aws, &u.arn, &[]).await? {
+                pending.push(format!("leave the {home} (admin)"));
+            }
+        } else {
+            pending.push("check bucket and key policies (admin)".to_owned());
+        }
+        if !recorded.contains(&u.name) {
+            pending.push("record in the role guard (admin)".to_owned());
+        }
+        if designated {
+            pending.push("leave keyward-admin's trust (`keyward init`)".to_owned());
+        }
+    }
+    let status = match (u.revoked_at(), this_computer, u.is_enrolled()) {
+        (Some(_), _, _) => "revoked",
+        (None, true, _) => "this computer",
+        (None, false, false) => "unfinished",
+        (None, false, true) => "active",
+    };
+    Ok(Row {
+        machine: u.machine().unwrap_or_default().to_owned(),
+        user: u.name.clone(),
+        owner: u.owner().unwrap_or_default().to_owned(),
+        created: u
+            .tags
+            .get(crate::iam::documents::TAG_CREATED)
+            .cloned()
+            .unwrap_or_default(),
+        access_key: first.map(|k| k.id[k.id.len().saturating_sub(4)..].to_owned()),
+        key_age_days: first.and_then(|k| k.created).map(age_days),
+        key_last_used: last_used,
+        mfa,
+        groups,
+        admin: designated,
+        status: status.to_owned(),
+        revoked: u.revoked_at().map(str::to_owned),
+        pending,
+        this_computer,
+    })
+}
+
+fn age_days(created: SystemTime) -> u64 {
+    SystemTime::now()
+        .duration_since(created)
+        .unwrap_or_default()
+        .as_secs()
+        / 86_400
+}
+
+fn print_table(rows: &[Row], owner: Option<&str>) {
+    if rows.is_empty() {
+        println!(
+            "no keyward machines{}",
+            owner.map(|o| format!(" of {o}")).unwrap_or_default()
+        );
+        return;
+    }
+    println!(
+        "{:<22} {:<20} {:<6} {:>5} {:<20} {:<4} {:<16} STATUS",
+        "USER", "CREATED", "KEY", "AGE", "LAST USED", "MFA", "GROUPS"
+    );
+    for r in rows {
+        let mut status = r.status.clone();
+        if r.admin {
+            status.push_str(" (admin)");
+        }
+        if let Some(at) = &r.revoked {
+            status = format!("REVOKED {at}");
+        }
+        if !r.pending.is_empty() {
+            status.push_str(&format!("; pending: {}", r.pending.join("; ")));
+        }
+        println!(
+            "{:<22} {:<20} {:<6} {:>5} {:<20} {:<4} {:<16} {status}",
+            r.user,
+            r.created,
+            r.access_key
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |k| format!("…{k}")),
+            r.key_age_days
+                .map_or_else(|| "-".to_owned(), |d| format!("{d}d")),
+            r.key_last_used.clone().unwrap_or_else(|| "never".into()),
+            if r.mfa { "yes" } else { "NO" },
+            if r.groups.is_empty() {
+                "-".into()
+            } else {
+                r.groups.join(",")
+            },
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! `keyward revoke MACHINE`: cuts a lost computer off from another one. Any computer
+//! of the same owner cuts it off at once (deny-all, its role sessions, keys, MFA,
+//! tags); an admin also takes it out of groups and resource policies and records the
+//! revocation for good. Run by a non-admin, those admin steps are listed as pending.
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use super::{execute, RunMode};
+use crate::actor::{self, Actor, Who};
+use crate::iam::resources::{self, PolicyHome};
+use crate::iam::{account, users};
+use crate::names;
+use crate::plan::{Needs, Plan, Report, Step};
+use crate::ui;
+
+#[derive(Args)]
+pub struct RevokeArgs {
+    /// The machine (`laptop`) or its IAM user (`alice-laptop`)
+    machine: String,
+    #[command(flatten)]
+    who: Who,
+    /// Show the plan; change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Do not ask before changing anything
+    #[arg(long)]
+    yes: bool,
+    /// Also delete the IAM user (an admin; default: keep a tagged tombstone)
+    #[arg(long)]
+    purge: bool,
+    /// Also remove it from this bucket's policy (repeatable)
+    #[arg(long = "bucket", value_name = "B")]
+    buckets: Vec<String>,
+    /// Also remove it from this KMS key's policy (repeatable)
+    #[arg(long = "kms-key", value_name = "K")]
+    kms_keys: Vec<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn revoke(a: &RevokeArgs) -> Result<()> {
+    crate::runtime()?.block_on(async {
+        let actor = actor::as_machine(&a.who, a.yes, a.json).await?;
+        let target = find_target(&actor, &a.machine).await?;
+        let owner = target.owner().unwrap_or_default().to_owned();
+        let user = target.name.clone();
+        let reader = actor.cx.aws_for(Needs::Machine).expect("an identity");
+        let mut extra: Vec<PolicyHome> =
+            a.buckets.iter().cloned().map(PolicyHome::Bucket).collect();
+        for k in &a.kms_keys {
+            extra.push(PolicyHome::Key(
+                resources::kms_key_arn(reader, k)
+                    .await?
+                    .unwrap_or_else(|| k.clone()),
+            ));
+        }
+        let designated = account::admins(reader)
+            .await
+            .unwrap_or_default()
+            .contains(&user);
+        let mut plan = Plan::new(format!(
+            "revoke {user} ({}) as {}",
+            target.arn, actor.cx.actor
+        ));
+        plan.push(Step::AttachDenyAll { user: user.clone() });
+        plan.push(Step::MarkRoleSessions {
+            user: user.clone(),
+            owner,
+        });
+        plan.push(Step::DeleteKeys {
+            user: user.clone(),
+            needs: Needs::Machine,
+        });
+        plan.push(Step::RemoveMfa {
+            user: user.clone(),
+            needs: Needs::Machine,
+        });
+        plan.push(Step::TagRevoked { user: user.clone() });
+        plan.push(Step::LeaveGroups { user: user.clone() });
+        plan.push(Step::LeavePolicies {
+            user: user.clone(),
+            extra,
+        });
+        plan.push(Step::RecordRevokedSource { user: user.clone() });
+        if designated {
+            plan.push(Step::UndesignateAdmin { user: user.clone() });
+        }
+        if a.purge {
+            plan.push(Step::DeleteUser {
+                user: user.clone(),
+                needs: Needs::Admin,
+            });
+        }
+        let mode = RunMode {
+            dry_run: a.dry_run,
+            yes: a.yes,
+            json: a.json,
+        };
+        let report = execute(&plan, &actor.cx, mode).await?;
+        conclude(&report, &user, &a.machine, a.json || a.dry_run)
+    })
+}
+
+async fn find_target(actor: &Actor, machine: &str) -> Result<users::UserInfo> {
+    let reader = actor.cx.aws_for(Needs::Machine).expect("an identity");
+    let own = names::resolve_machine(actor.owner(), machine);
+    let found = match users::get_user(reader, &own).await {
+        Ok(Some(u)) => Some(u),
+        Ok(None) | Err(_) if own != machine => {
+            users::get_user(reader, machine).await.ok().flatten()
+        }
+        Ok(None) => None,
+        Err(e) if format!("{e:#}").contains("AccessDenied") => None,
+        Err(e) => return Err(e),
+    };
+    let Some(target) = found.filter(users::UserInfo::is_machine) else {
+        let known: Vec<String> = users::machine_users(reader, actor.owner())
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| u.name)
+            .collect();
+        bail!(
+            "no machine `{machine}`{}; known: {}",
+            actor
+                .owner()
+                .map(|o| format!(" of {o}"))
+                .unwrap_or_default(),
+            if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    if actor.me.as_ref().is_some_and(|m| m.name == target.name) {
+        bail!(
+            "{} is this computer; to decommission it run `keyward deregister`",
+            target.name
+        );
+    }
+    if !actor.is_admin() && target.owner() != actor.owner() {
+        bail!("{} belongs to owner {}, not {}; only an admin can revoke it (on an admin computer, or with --admin-profile)", target.name, target.owner().unwrap_or("?"), actor.owner().unwrap_or("?"));
+    }
+    Ok(target)
+}
+
+fn conclude(report: &Report, user: &str, machine: &str, quiet: bool) -> Result<()> {
+    if report.failed() {
+        bail!("revocation of {user} is incomplete; run `keyward revoke {machine} --yes` again to finish");
+    }
+    if quiet {
+        return Ok(());
+    }
+    let pending = report.pending();
+    if pending.is_empty() {
+        println!("{user} is revoked");
+    } else {
+        println!("{user} is cut off: it can no longer use AWS");
+        let what: Vec<String> = pending.iter().map(|s| s.label.clone()).collect();
+        ui::note(&format!("pending for an admin (run `keyward revoke {user}` on an admin computer; `keyward machines` lists it meanwhile): {}", what.join("; ")));
+    }
+    ui::note(&format!("roles keyward does not guard keep sessions {user} assumed until they expire; to end them now, add to each such role's policy: {{\"Effect\": \"Deny\", \"Action\": \"*\", \"Resource\": \"*\", \"Condition\": {{\"StringEquals\": {{\"aws:SourceIdentity\": \"{user}\"}}}}}}"));
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The plan engine. Every change keyward makes, in AWS or on this computer, is a
+//! [`Plan`]: a list of typed [`Step`]s. Each step knows its id, its label, who it
+//! needs (this computer, an admin, the account's bootstrap admin), whether it is
+//! already done, and how to do it. One plan value prints the dry run, drives the run
+//! and renders `--json` for both, so what is shown is what runs. A re-run after a
+//! failure skips what is done and continues where it stopped.
+
+mod account;
+mod local;
+mod register;
+mod report;
+mod revoke;
+pub mod step;
+
+use serde::Serialize;
+
+pub use report::{Report, StepReport};
+pub use step::{Step, StepId};
+
+use crate::clients::Aws;
+use crate::iam::documents::Arns;
+use crate::iam::resources::{Approve, PolicyHome};
+use crate::ui;
+
+/// Whose rights a step needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Needs {
+    /// Only this computer (keychain, config files, the daemon).
+    Local,
+    /// This computer's MFA session (an admin may stand in).
+    Machine,
+    /// An enrollment session or the bootstrap admin: creating this computer's user.
+    Registrar,
+    /// An admin: the admin role, or the bootstrap admin.
+    Admin,
+    /// The account's own admin credentials (`--admin-profile`, or the environment).
+    Bootstrap,
+}
+
+impl Needs {
+    /// What to do when nobody here has these rights.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Needs::Local | Needs::Machine => "this computer's MFA session: run `keyward login`",
+            Needs::Registrar => "an enrollment code from `keyward enroll`, or --admin-profile",
+            Needs::Admin => {
+                "an admin: run the same command on an admin computer, or with --admin-profile"
+            }
+            Needs::Bootstrap => {
+                "the account's admin credentials: run `keyward init --admin-profile P`"
+            }
+        }
+    }
+}
+
+/// What a step found when it looked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Done(String),
+    ToDo(String),
+}
+
+/// What happened to a step in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Done,
+    AlreadyDone,
+    /// A dry run: it would be done.
+    WouldDo,
+    /// Nobody here has the rights; someone else must run it (see the detail).
+    Pending,
+    /// A dry run could not tell (for example, reading was denied).
+    Unknown,
+    Failed,
+    /// An earlier step failed.
+    NotRun,
+}
+
+/// The identities a plan acts with, and how it asks the user.
+pub struct Cx {
+    pub arns: Arns,
+    /// This computer's MFA session.
+    pub machine: Option<Aws>,
+    /// The admin role's session, or the bootstrap admin.
+    pub admin: Option<Aws>,
+    /// Whether `admin` is the account's bootstrap admin (not the admin role).
+    pub bootstrap: bool,
+    /// An enrollment session, or the bootstrap admin, for creating this computer.
+    pub registrar: Option<Aws>,
+    /// Apply policy edits without asking.
+    pub yes: bool,
+    /// Say nothing while running (JSON output).
+    pub quiet: bool,
+    /// Who acts, for the revoked-by tag.
+    pub actor: String,
+    /// The command that prints the MFA code (setup reads two codes).
+    pub mfa_process: Option<Vec<String>>,
+}
+
+impl Cx {
+    /// The AWS identity that can do what `needs` asks, if any here can.
+    pub fn aws_for(&self, needs: Needs) -> Option<&Aws> {
+        match needs {
+            Needs::Local => self.machine.as_ref().or(self.admin.as_ref()),
+            Needs::Machine => self.machine.as_ref().or(self.admin.as_ref()),
+            Needs::Registrar => self.registrar.as_ref(),
+            Needs::Admin => self.admin.as_ref(),
+            Needs::Bootstrap => self.admin.as_ref().filter(|_| self.bootstrap),
+        }
+    }
+
+    fn can(&self, needs: Needs) -> bool {
+        needs == Needs::Local || self.aws_for(needs).is_some()
+    }
+
+    /// The identity for `needs`; steps only run when [`Cx::can`] said yes.
+    pub(crate) fn aws(&self, needs: Needs) -> anyhow::Result<&Aws> {
+        self.aws_for(needs)
+            .ok_or_else(|| anyhow::anyhow!("this step needs {}", needs.hint()))
+    }
+}
+
+impl Approve for Cx {
+    fn approve(&self, home: &PolicyHome, diff: &str) -> anyhow::Result<bool> {
+        if !self.quiet {
+            ui::show_diff(&home.to_string(), diff);
+        }
+        if self.yes {
+            return Ok(true);
+        }
+        ui::confirm(&format!("apply this change to the {home}?"))
+    }
+
+    fn note(&self, message: &str) {
+        if !self.quiet {
+            ui::note(message);
+        }
+    }
+}
+
+/// A titled list of steps.
+pub struct Plan {
+    pub title: String,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn new(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            steps: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+}
+
+/// Looks at every step and, unless `dry_run`, does what is not done yet. A failure
+/// stops the run: the steps after it are reported as not run.
+pub async fn run(plan: &Plan, cx: &Cx, dry_run: bool) -> Report {
+    let mut report = Report::new(&plan.title, dry_run);
+    let mut failed = false;
+    for step in &plan.steps {
+        let (status, detail) = if failed {
+            (Status::NotRun, String::new())
+        } else if !cx.can(step.needs()) {
+            (Status::Pending, format!("needs {}", step.needs().hint()))
+        } else {
+            match step.check(cx).await {
+                Ok(State::Done(d)) => (Status::AlreadyDone, d),
+                Ok(State::ToDo(d)) if dry_run => (Status::WouldDo, d),
+                Ok(State::ToDo(_)) => match step.apply(cx).await {
+                    Ok(d) => (Status::Done, d),
+                    Err(e) => (Status::Failed, format!("{e:#}")),
+                },
+                Err(e) if dry_run => (Status::Unknown, format!("{e:#}")),
+                Err(e) => (Status::Failed, format!("{e:#}")),
+            }
+        };
+        failed |= status == Status::Failed;
+        let r = StepReport {
+            id: step.id(),
+            label: step.label(),
+            needs: step.needs(),
+            status,
+            detail,
+        };
+        if !cx.quiet {
+            r.print();
+        }
+        report.steps.push(r);
+    }
+    report
+}

@@ -1,0 +1,283 @@
+//! Steps that cut a computer off, in the order that keeps every policy readable: deny
+//! everything at once (user sessions) and mark its role sessions, then its keys, MFA
+//! and tags; an admin then takes it out of groups and resource policies (while its ARN
+//! still resolves), records it in the role guard for good, and may delete the user.
+
+use anyhow::{bail, Result};
+
+use super::{Cx, State};
+use crate::clients::Aws;
+use crate::iam::documents::{self as docs};
+use crate::iam::resources::{self, Edit, PolicyHome};
+use crate::iam::{account, credentials, key_suffix, policy, roles, users};
+
+pub async fn check_deny_all(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
+    let attached = users::attached_policies(aws, user).await?;
+    Ok(
+        if attached.contains(&cx.arns.policy(docs::DENY_ALL_POLICY)) {
+            State::Done("every request of it and its sessions is denied".into())
+        } else {
+            State::ToDo("attach it".into())
+        },
+    )
+}
+
+pub async fn deny_all(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+    users::attach_policy(aws, user, &cx.arns.policy(docs::DENY_ALL_POLICY)).await?;
+    Ok("denied: every session of its own ends now".into())
+}
+
+/// The guarded roles and the value the owner's revocation tag should have on each.
+async fn role_marks(
+    aws: &Aws,
+    cx: &Cx,
+    user: &str,
+    owner: &str,
+) -> Result<Vec<(String, String, bool)>> {
+    let machine_doc = roles::managed_policy(aws, &cx.arns.policy(docs::MACHINE_POLICY))
+        .await?
+        .unwrap_or_default();
+    let extra = docs::machine_policy_guarded_roles(&machine_doc);
+    let key = format!("{}{owner}", docs::TAG_ROLE_REVOKED_PREFIX);
+    let entry = format!("/{user}/");
+    let mut out = Vec::new();
+    for role in roles::guarded_roles(aws, &extra).await? {
+        let Some(r) = roles::get_role(aws, &role).await? else {
+            continue;
+        };
+        let current = r.tags.get(&key).cloned().unwrap_or_default();
+        let marked = current.contains(&entry);
+        let value = if marked {
+            current
+        } else if current.is_empty() {
+            entry.clone()
+        } else {
+            format!("{current}{}/", user)
+        };
+        out.push((role, value, marked));
+    }
+    Ok(out)
+}
+
+pub async fn check_role_marks(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Result<State> {
+    let marks = role_marks(aws, cx, user, owner).await?;
+    let todo: Vec<&str> = marks
+        .iter()
+        .filter(|m| !m.2)
+        .map(|m| m.0.as_str())
+        .collect();
+    Ok(if todo.is_empty() {
+        State::Done(format!("denied on {} guarded role(s)", marks.len()))
+    } else {
+        State::ToDo(format!("mark it on {}", todo.join(", ")))
+    })
+}
+
+pub async fn mark_roles(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Result<String> {
+    let key = format!("{}{owner}", docs::TAG_ROLE_REVOKED_PREFIX);
+    let mut done = Vec::new();
+    for (role, value, marked) in role_marks(aws, cx, user, owner).await? {
+        if marked {
+            continue;
+        }
+        if value.len() > 256 {
+            bail!("the {key} tag of role {role} is full; an admin's `keyward revoke {user}` records the revocation for good");
+        }
+        roles::tag_role(aws, &role, &key, &value).await?;
+        done.push(role);
+    }
+    Ok(format!(
+        "its sessions are denied on {}",
+        if done.is_empty() {
+            "no new role".into()
+        } else {
+            done.join(", ")
+        }
+    ))
+}
+
+pub async fn check_keys(aws: &Aws, user: &str) -> Result<State> {
+    let keys = credentials::access_keys(aws, user).await?;
+    Ok(if keys.is_empty() {
+        State::Done("no access keys".into())
+    } else {
+        let ids: Vec<String> = keys.iter().map(|k| key_suffix(&k.id)).collect();
+        State::ToDo(format!("delete {}", ids.join(", ")))
+    })
+}
+
+pub async fn delete_keys(aws: &Aws, user: &str) -> Result<String> {
+    let keys = credentials::access_keys(aws, user).await?;
+    for k in &keys {
+        credentials::deactivate_access_key(aws, user, &k.id).await?;
+    }
+    for k in &keys {
+        credentials::delete_access_key(aws, user, &k.id).await?;
+    }
+    let ids: Vec<String> = keys.iter().map(|k| key_suffix(&k.id)).collect();
+    Ok(format!("deactivated and deleted {}", ids.join(", ")))
+}
+
+async fn mfa_serials(aws: &Aws, cx: &Cx, user: &str) -> Result<(Vec<String>, bool)> {
+    let serials = credentials::mfa_devices(aws, user).await?;
+    let stray = credentials::stray_virtual_mfa(aws, &cx.arns.account, user).await?;
+    Ok((serials, stray))
+}
+
+pub async fn check_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
+    let (serials, stray) = mfa_serials(aws, cx, user).await?;
+    Ok(if serials.is_empty() && !stray {
+        State::Done("no MFA device".into())
+    } else {
+        State::ToDo("deactivate and delete it".into())
+    })
+}
+
+pub async fn remove_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+    let (serials, _) = mfa_serials(aws, cx, user).await?;
+    for s in &serials {
+        credentials::remove_mfa(aws, user, s).await?;
+    }
+    let stray = credentials::delete_stray_virtual_mfa(aws, &cx.arns.account, user).await?;
+    let mut gone = serials;
+    if stray {
+        gone.push(format!("{} (never enabled)", cx.arns.mfa(user)));
+    }
+    Ok(format!("deleted {}", gone.join(", ")))
+}
+
+pub async fn check_tagged(aws: &Aws, user: &str) -> Result<State> {
+    Ok(match users::get_user(aws, user).await? {
+        Some(u) if u.revoked_at().is_some() => {
+            State::Done(format!("revoked at {}", u.revoked_at().unwrap_or_default()))
+        }
+        Some(_) => State::ToDo(format!(
+            "{} and {}",
+            docs::TAG_REVOKED_AT,
+            docs::TAG_REVOKED_BY
+        )),
+        None => State::Done("the user is gone".into()),
+    })
+}
+
+pub async fn tag_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    users::tag_user(
+        aws,
+        user,
+        vec![
+            users::tag(docs::TAG_REVOKED_AT, &now),
+            users::tag(docs::TAG_REVOKED_BY, &cx.actor),
+        ],
+    )
+    .await?;
+    Ok(format!("revoked at {now} by {}", cx.actor))
+}
+
+pub async fn check_groups(aws: &Aws, user: &str) -> Result<State> {
+    let groups = users::groups_for_user(aws, user).await?;
+    Ok(if groups.is_empty() {
+        State::Done("in no group".into())
+    } else {
+        State::ToDo(format!("leave {}", groups.join(", ")))
+    })
+}
+
+pub async fn leave_groups(aws: &Aws, user: &str) -> Result<String> {
+    let groups = users::groups_for_user(aws, user).await?;
+    for g in &groups {
+        users::remove_from_group(aws, user, g).await?;
+    }
+    Ok(format!("left {}", groups.join(", ")))
+}
+
+pub async fn check_policies(aws: &Aws, cx: &Cx, user: &str, extra: &[PolicyHome]) -> Result<State> {
+    let naming = account::homes_naming(aws, &cx.arns.user(user), extra).await?;
+    Ok(if naming.is_empty() {
+        State::Done("in no managed bucket or key policy".into())
+    } else {
+        let names: Vec<String> = naming.iter().map(ToString::to_string).collect();
+        State::ToDo(format!("leave the {}", names.join(", ")))
+    })
+}
+
+pub async fn leave_policies(
+    aws: &Aws,
+    cx: &Cx,
+    user: &str,
+    extra: &[PolicyHome],
+) -> Result<String> {
+    let arn = cx.arns.user(user);
+    let mut left = Vec::new();
+    for home in account::homes_naming(aws, &arn, extra).await? {
+        if resources::edit_policy(aws, &home, cx, |d| policy::remove_principal(d, &arn)).await?
+            == Edit::Changed
+        {
+            left.push(home.to_string());
+        }
+    }
+    Ok(format!("left the {}", left.join(", ")))
+}
+
+async fn guard_contents(aws: &Aws, cx: &Cx) -> Result<(Vec<String>, Vec<String>)> {
+    let doc = roles::managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY))
+        .await?
+        .unwrap_or_default();
+    Ok(docs::role_guard_contents(&doc))
+}
+
+pub async fn check_recorded(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
+    let (revoked, _) = guard_contents(aws, cx).await?;
+    Ok(if revoked.iter().any(|r| r == user) {
+        State::Done("every guarded role denies its sessions for good".into())
+    } else {
+        State::ToDo("add it to keyward-role-guard's revoked machines".into())
+    })
+}
+
+pub async fn record(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+    let (mut revoked, owners) = guard_contents(aws, cx).await?;
+    revoked.push(user.to_owned());
+    let doc = docs::role_guard(&revoked, &owners);
+    roles::set_managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY), &doc).await?;
+    Ok("recorded in keyward-role-guard".into())
+}
+
+pub async fn check_deleted(aws: &Aws, user: &str) -> Result<State> {
+    Ok(match users::get_user(aws, user).await? {
+        None => State::Done("no such user".into()),
+        Some(u) => State::ToDo(format!("delete {}", u.arn)),
+    })
+}
+
+/// Deletes the user, but only once its ARN is in no group and no managed policy: after
+/// deletion it would turn into an unreadable unique id there.
+pub async fn delete_user(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+    let arn = cx.arns.user(user);
+    let naming = if cx.aws_for(super::Needs::Admin).is_some() {
+        account::homes_naming(aws, &arn, &[]).await?
+    } else {
+        Vec::new()
+    };
+    if let Some(home) = naming.first() {
+        bail!("{arn} is still in the {home}; not deleting the user");
+    }
+    let groups = users::groups_for_user(aws, user).await?;
+    if !groups.is_empty() {
+        bail!(
+            "{user} is still in {}; not deleting the user",
+            groups.join(", ")
+        );
+    }
+    for k in credentials::access_keys(aws, user).await? {
+        credentials::delete_access_key(aws, user, &k.id).await?;
+    }
+    for p in users::attached_policies(aws, user).await? {
+        users::detach_policy(aws, user, &p).await?;
+    }
+    for p in users::inline_policies(aws, user).await? {
+        users::delete_inline_policy(aws, user, &p).await?;
+    }
+    users::delete_user(aws, user).await?;
+    Ok(format!("deleted {arn}"))
+}

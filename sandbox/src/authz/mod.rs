@@ -1,0 +1,7 @@
+//! IAM authorization for the emulated AWS: every request is judged by an evaluator
+//! keyward did not write (iam-rs), with AWS's request context built from the account.
+
+pub mod account;
+pub mod calls;
+pub mod evaluate;
+pub mod identity;

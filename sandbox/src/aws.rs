@@ -1,0 +1,156 @@
+//! The emulated AWS as a running thing: a moto server, and keyward's emulator in front
+//! of it on its own loopback port and runtime thread. Requests signed with
+//! [`ROOT_KEY_ID`] act as the account's root.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::emulator::{self, Emulator, Interceptor};
+
+/// The throw-away account root's key (the emulator knows it; it is no secret).
+pub const ROOT_KEY_ID: &str = "AKIASANDBOXROOT00000";
+pub const ROOT_SECRET: &str = "sandbox-root-secret-not-a-real-one";
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// moto's server process.
+pub struct MotoServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl MotoServer {
+    /// Starts `moto_server` (the program given, or the one on PATH) on a free port.
+    pub fn start(program: &Path, home: &Path) -> Result<Self> {
+        let port = free_port()?;
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("HOME", home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))?;
+        let server = Self { child, port };
+        if !wait_for_port(port, Duration::from_secs(30)) {
+            bail!("moto_server did not listen on port {port} within 30 s");
+        }
+        Ok(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// keyward's emulator, serving on a loopback port from its own thread.
+pub struct EmulatorServer {
+    pub addr: std::net::SocketAddr,
+    pub emulator: Emulator,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EmulatorServer {
+    /// Starts in front of `upstream` (moto), with `faults` seeing every request first.
+    pub fn start(upstream: &str, emulator: Emulator, faults: Arc<dyn Interceptor>) -> Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        emulator.add_root_key(ROOT_KEY_ID);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let emu = emulator.clone();
+        let upstream = upstream.trim_end_matches('/').to_owned();
+        let thread = std::thread::Builder::new()
+            .name("keyward-emulator".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    if let Ok(l) = tokio::net::TcpListener::from_std(listener) {
+                        emulator::serve(l, emu, upstream, faults, stop_rx).await;
+                    }
+                });
+            })?;
+        Ok(Self {
+            addr,
+            emulator,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for EmulatorServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// moto plus the emulator: one throw-away AWS account on loopback.
+pub struct EmulatedAws {
+    pub server: EmulatorServer,
+    pub moto: MotoServer,
+}
+
+impl EmulatedAws {
+    pub fn start(
+        moto_server: &Path,
+        home: &Path,
+        emulator: Emulator,
+        faults: Arc<dyn Interceptor>,
+    ) -> Result<Self> {
+        let moto = MotoServer::start(moto_server, home)?;
+        let server = EmulatorServer::start(&moto.url(), emulator, faults)?;
+        Ok(Self { server, moto })
+    }
+
+    /// The endpoint clients use (`AWS_ENDPOINT_URL`).
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn emulator(&self) -> &Emulator {
+        &self.server.emulator
+    }
+}

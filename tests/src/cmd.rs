@@ -1,0 +1,143 @@
+//! A command builder in the style of ripgrep's `TestCommand`: every run is recorded
+//! (argv, stdout, stderr) for the leak scan; `.ok()` and `.fails()` assert the outcome
+//! and show everything the command printed when it is not the expected one.
+
+use std::ffi::OsStr;
+use std::process::{Command, Output};
+
+use crate::world::{run_with_stdin, World};
+
+pub struct Cmd<'w> {
+    world: &'w World,
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+/// A finished command's output as text.
+#[derive(Debug)]
+pub struct Out {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Every line of stdout parsed as JSON (for commands that print one object per line).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+impl<'w> Cmd<'w> {
+    pub fn new(world: &'w World, cmd: Command) -> Self {
+        Self {
+            world,
+            cmd,
+            stdin: None,
+        }
+    }
+
+    pub fn arg(&mut self, a: impl AsRef<OsStr>) -> &mut Self {
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(&mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> &mut Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn env_remove(&mut self, k: impl AsRef<OsStr>) -> &mut Self {
+        self.cmd.env_remove(k);
+        self
+    }
+
+    /// Bytes for the command's stdin (otherwise stdin is closed).
+    pub fn stdin(&mut self, input: Vec<u8>) -> &mut Self {
+        self.stdin = Some(input);
+        self
+    }
+
+    /// The underlying `Command`, for what the builder does not cover.
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{:?} {:?}",
+            self.cmd.get_program(),
+            self.cmd.get_args().collect::<Vec<_>>()
+        )
+    }
+
+    /// Runs it and records everything; returns the output whatever the status.
+    pub fn output(&mut self) -> Output {
+        self.world.record_argv(self.describe());
+        let cmd = std::mem::replace(&mut self.cmd, Command::new("true"));
+        let out = match self.stdin.take() {
+            Some(input) => run_with_stdin(cmd, &input),
+            None => {
+                let mut cmd = cmd;
+                cmd.output().expect("spawn")
+            }
+        };
+        self.world.record_output(&out.stderr, &out.stdout);
+        out
+    }
+
+    fn run(&mut self) -> (String, Out) {
+        let what = self.describe();
+        let o = self.output();
+        let out = Out {
+            status: o.status,
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        };
+        (what, out)
+    }
+
+    /// Runs it and insists it succeeds.
+    pub fn ok(&mut self) -> Out {
+        let (what, out) = self.run();
+        assert!(
+            out.status.success(),
+            "{what} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+
+    /// Runs it and insists it fails.
+    pub fn fails(&mut self) -> Out {
+        let (what, out) = self.run();
+        assert!(
+            !out.status.success(),
+            "{what} should have failed:\nstdout: {}\nstderr: {}",
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+}

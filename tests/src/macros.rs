@@ -1,0 +1,18 @@
+//! `e2e!`: an end-to-end test with its own world. It skips loudly when a part is
+//! missing (and fails instead under tests/run.sh), and ends with the leak scan.
+
+/// `e2e!(fn name(w) { … })` — `w` is the test's [`crate::world::World`].
+#[macro_export]
+macro_rules! e2e {
+    ($(#[$meta:meta])* fn $name:ident($w:ident) $body:block) => {
+        $(#[$meta])*
+        #[test]
+        fn $name() {
+            let Some($w) = $crate::world::World::new(stringify!($name)) else {
+                return;
+            };
+            $body
+            $w.assert_no_leaks();
+        }
+    };
+}
