@@ -99,12 +99,17 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-say "building and installing into $prefix (cargo install --locked)"
+say "building and installing into $prefix (cargo install --locked): the first build takes about 5 minutes on 2 cores, up to 30 on a small machine"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
-cargo install --quiet --locked --force "${profile_flag[@]}" --root "$prefix" --path "$repo/daemon"
-cargo install --quiet --locked --force "${profile_flag[@]}" --root "$prefix" --path "$repo/cli"
+cargo install --locked --force "${profile_flag[@]}" --root "$prefix" --path "$repo/daemon"
+cargo install --locked --force "${profile_flag[@]}" --root "$prefix" --path "$repo/cli"
 mkdir -p "$share"
 installed=("$bindir/keyward" "$bindir/keyward-credential-process" "$bindir/keywardd" "$prefix/.crates.toml" "$prefix/.crates2.json")
+if [ "$demo" -eq 1 ]; then
+  # The demo and its emulated phone live in the sandbox crate, not in keyward itself.
+  cargo install --locked --force "${profile_flag[@]}" --root "$prefix" --path "$repo/sandbox"
+  installed+=("$bindir/keyward-demo" "$bindir/keyward-phone")
+fi
 
 # Man pages and shell completions.
 mkdir -p "$prefix/share/man/man1" "$prefix/share/bash-completion/completions" "$prefix/share/zsh/site-functions" "$prefix/share/fish/vendor_completions.d"

@@ -2,6 +2,7 @@
 //! of it on its own loopback port and runtime thread. Requests signed with
 //! [`ROOT_KEY_ID`] act as the account's root.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -44,6 +45,8 @@ impl MotoServer {
         let port = free_port()?;
         let child = Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Its own process group: a terminal's Ctrl-C is ours to handle, not moto's.
+            .process_group(0)
             .env("HOME", home)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -59,6 +62,10 @@ impl MotoServer {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

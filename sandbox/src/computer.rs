@@ -9,7 +9,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::os::unix::process::CommandExt;
+use std::sync::Mutex;
+
 use anyhow::{bail, Context, Result};
+
+/// Every child a computer started, so that an interrupted demo can stop them all.
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Sends SIGTERM to every dbus-daemon and gnome-keyring a computer started.
+pub fn stop_all_children() {
+    for pid in CHILDREN.lock().expect("children").iter() {
+        if let Some(p) = rustix::process::Pid::from_raw(i32::try_from(*pid).unwrap_or(0)) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+        }
+    }
+}
 
 /// The programs a computer's private Secret Service needs.
 pub const KEYCHAIN_PARTS: &[&str] = &["dbus-daemon", "gnome-keyring-daemon", "dbus-send"];
@@ -81,16 +96,19 @@ impl Computer {
         }
         let mut bus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .context("cannot start dbus-daemon")?;
         let mut line = String::new();
         BufReader::new(bus.stdout.take().context("dbus-daemon stdout")?).read_line(&mut line)?;
+        CHILDREN.lock().expect("children").push(bus.id());
         self.children.push(bus);
         self.dbus = Some(line.trim().to_owned());
         let mut kr = self.command("gnome-keyring-daemon");
         kr.args(["--unlock", "--foreground", "--components=secrets"])
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -101,6 +119,7 @@ impl Computer {
             .take()
             .context("gnome-keyring stdin")?
             .write_all(b"sandbox-only-keychain-password")?;
+        CHILDREN.lock().expect("children").push(keyring.id());
         self.children.push(keyring);
         self.wait_for_secret_service()
     }
@@ -189,7 +208,9 @@ impl Computer {
 impl Drop for Computer {
     fn drop(&mut self) {
         self.stop_daemon();
+        let mut registry = CHILDREN.lock().expect("children");
         for c in &mut self.children {
+            registry.retain(|p| *p != c.id());
             let _ = c.kill();
             let _ = c.wait();
         }

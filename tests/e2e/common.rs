@@ -152,3 +152,65 @@ pub fn status_of<'a>(report: &'a Value, id: &str) -> &'a str {
         .and_then(|s| s["status"].as_str())
         .unwrap_or("absent")
 }
+
+/// The credentials a profile's credential_process hands out (what malware would take).
+pub fn creds_of(w: &World, profile: &str) -> Value {
+    let out = w.helper(profile);
+    assert!(
+        out.status.success(),
+        "credential_process {profile}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("credential_process JSON")
+}
+
+/// A long-term key as credentials (the bare key of a machine, taken from its keychain).
+pub fn key_creds(w: &World, user: &str) -> Value {
+    let id = w
+        .proxy
+        .control
+        .keys_of(user)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{user} has no key"));
+    let secret = w
+        .proxy
+        .control
+        .secret_of(&id)
+        .expect("the emulator saw the secret");
+    serde_json::json!({"AccessKeyId": id, "SecretAccessKey": secret})
+}
+
+/// Runs `calls` (`[{"name", "service", "op", "args"}]`) with `creds` through boto3.
+pub fn attack(w: &World, creds: &Value, calls: &Value) -> Vec<Value> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("py/attack.py");
+    let input = serde_json::json!({"creds": creds, "calls": calls}).to_string();
+    let mut c = w.cmd("python3");
+    c.arg(script).stdin(input.into_bytes()).secret_stdout();
+    c.ok().json().as_array().cloned().unwrap_or_default()
+}
+
+/// One call, as `{"name", "service", "op", "args"}`.
+pub fn call(name: &str, service: &str, op: &str, args: &Value) -> Value {
+    serde_json::json!({"name": name, "service": service, "op": op, "args": args})
+}
+
+/// Asserts AWS refused the call, naming `action` (e.g. `iam:PutUserPolicy`).
+pub fn assert_denied(r: &Value, action: &str) {
+    assert_eq!(r["ok"], false, "{} was allowed: {r}", r["name"]);
+    let msg = r["message"].as_str().unwrap_or_default();
+    assert!(
+        r["code"] == "AccessDenied" || r["code"] == "AccessDeniedException",
+        "{}: {r}",
+        r["name"]
+    );
+    assert!(
+        msg.contains(&format!("perform: {action} ")),
+        "{} should be denied {action}: {msg}",
+        r["name"]
+    );
+}
+
+pub fn assert_allowed(r: &Value) {
+    assert_eq!(r["ok"], true, "{} was refused: {r}", r["name"]);
+}

@@ -27,7 +27,7 @@ fn demo_command(home: &Path, venv: &Path) -> Command {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
-        .env("KEYWARD_DEMO_VENV", venv)
+        .env("KEYWARD_PYTHON_ENV", venv)
         .env("LANG", "C.UTF-8")
         .stdin(Stdio::null());
     c

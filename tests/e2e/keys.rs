@@ -37,14 +37,14 @@ fn import_from_env_lands_in_the_secret_service_and_remove_deletes_it() {
         "secret-tool found: {stored:?}"
     );
 
-    w.keyward_ok(&["key", "remove", "--profile", "envkey"]);
+    w.kw(&["key", "remove", "--profile", "envkey"]).ok();
     let mut look = w.command("secret-tool");
     look.args(["lookup", "service", "keyward", "username", "envkey"]);
     assert!(
         look.output().unwrap().stdout.is_empty(),
         "removed from the Secret Service"
     );
-    let again = w.keyward_ok(&["key", "remove", "--profile", "envkey"]);
+    let again = w.kw(&["key", "remove", "--profile", "envkey"]).ok().stdout;
     assert!(again.contains("nothing to do"), "{again}");
     w.assert_no_leaks();
 }
@@ -135,7 +135,7 @@ fn profile_add_and_remove_keep_every_other_line() {
     std::fs::create_dir_all(aws.parent().unwrap()).unwrap();
     let before = "# hand-written\n[default]\nregion = eu-west-1\n\n[profile other]\noutput = table ; inline\n";
     std::fs::write(&aws, before).unwrap();
-    w.keyward_ok(&[
+    w.kw(&[
         "profile",
         "add",
         "dev",
@@ -143,8 +143,9 @@ fn profile_add_and_remove_keep_every_other_line() {
         "arn:aws:iam::123456789012:mfa/dev",
         "--session-duration",
         "8h",
-    ]);
-    w.keyward_ok(&[
+    ])
+    .ok();
+    w.kw(&[
         "profile",
         "add",
         "admin",
@@ -154,7 +155,8 @@ fn profile_add_and_remove_keep_every_other_line() {
         "dev",
         "--external-id",
         "x-1",
-    ]);
+    ])
+    .ok();
     let text = std::fs::read_to_string(&aws).unwrap();
     assert!(text.starts_with(before), "{text}");
     assert!(
@@ -166,19 +168,19 @@ fn profile_add_and_remove_keep_every_other_line() {
         "{text}"
     );
 
-    let list = w.keyward_ok(&["profile", "list"]);
+    let list = w.kw(&["profile", "list"]).ok().stdout;
     assert!(
         list.contains("dev") && list.contains("8h") && list.contains("via dev"),
         "{list}"
     );
     let json: serde_json::Value =
-        serde_json::from_str(&w.keyward_ok(&["profile", "list", "--json"])).unwrap();
+        serde_json::from_str(&w.kw(&["profile", "list", "--json"]).ok().stdout).unwrap();
     assert_eq!(json["admin"]["external_id"], "x-1");
 
     let out = w.keyward(&["profile", "remove", "dev"]);
     assert!(!out.status.success(), "dev is still the source of admin");
-    w.keyward_ok(&["profile", "remove", "admin"]);
-    w.keyward_ok(&["profile", "remove", "dev"]);
+    w.kw(&["profile", "remove", "admin"]).ok();
+    w.kw(&["profile", "remove", "dev"]).ok();
     let text = std::fs::read_to_string(&aws).unwrap();
     assert_eq!(text.trim_end(), before.trim_end());
 }

@@ -3,5 +3,14 @@
 //! write), a real Secret Service, and the AWS CLI and boto3 as clients.
 //! All in one test binary to keep link time down.
 
+mod attack;
+mod broker;
 mod common;
+mod daemon;
+mod demo;
+mod escalation;
+mod keys;
+mod revoke;
 mod setup;
+mod tty;
+mod upgrade;

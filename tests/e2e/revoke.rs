@@ -1,417 +1,228 @@
-//! Remote revocation of a lost computer, deregistration, and the machines inventory.
+//! Revocation reaches every credential derived from a machine: its sessions, its role
+//! sessions (through SourceIdentity), chained role sessions and its key; a sibling
+//! does it at once, an admin finishes the cleanup. Deregistration, and the inventory.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use keyward_tests::e2e;
+use keyward_tests::world::World;
+use serde_json::{json, Value};
 
-use keyward_tests::proxy::Fault;
-use keyward_tests::world::{which, World};
-use serde_json::Value;
+use crate::common::{
+    account, assert_allowed, assert_denied, attack, bootstrap, call, creds_of, enroll, key_creds,
+    names, status_of, step_ids, Account,
+};
 
-use crate::common::{account, bootstrap, enroll_code, enroll_work, err, names, ok, statements};
-
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-}
-
-#[test]
-fn revoking_alice_laptop_from_alice_work_cuts_it_off_and_nothing_else() {
-    let Some(laptop) =
-        World::new("revoking_alice_laptop_from_alice_work_cuts_it_off_and_nothing_else")
-    else {
-        return;
-    };
-    if which("aws").is_none() {
-        keyward_tests::world::skip(&laptop.test, "the AWS CLI (`aws`) is not on PATH");
-        return;
-    }
-    let acct = account(&laptop);
-    ok(
-        &bootstrap(&laptop, &acct, "laptop"),
-        "bootstrap alice-laptop",
-    );
-    let work = enroll_work(&laptop, &acct);
-    let before = laptop.admin(&["user", "alice-laptop"]);
-    let laptop_arn = before["arn"].as_str().unwrap().to_owned();
-    let laptop_key = before["keys"][0].as_str().unwrap().to_owned();
-    let work_user = laptop.admin(&["user", "alice-work"]);
-    let work_key = work_user["keys"][0].as_str().unwrap().to_owned();
-    // The laptop holds a live session when it is lost.
-    ok(&laptop.helper("alice-laptop"), "laptop credentials before");
-
-    let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let report = json(&ok(
-        &work.keyward(&["revoke", "laptop", "--yes", "--json"]),
-        "revoke laptop",
-    ));
-    assert_eq!(report["complete"], true, "{report}");
-    let steps: Vec<&str> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        steps,
-        [
-            "cut live sessions",
-            "delete access keys",
-            "leave groups",
-            "leave bucket and key policies",
-            "delete MFA device",
-            "tag as revoked"
-        ]
-    );
-    assert!(
-        report["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["status"] == "done"),
-        "{report}"
-    );
-
-    let u = laptop.admin(&["user", "alice-laptop"]);
-    assert_eq!(u["groups"], serde_json::json!([]));
-    assert_eq!(u["keys"], serde_json::json!([]));
-    assert_eq!(u["mfa"], serde_json::json!([]), "MFA device gone");
-    assert_eq!(u["tags"]["keyward-revoked-by"], "alice-work");
-    // The exact deny document: moto cannot see GetSessionToken sessions, so this is
-    // how the live-session cut-off is verified.
-    let deny = u["inline"]["keyward-revoked-deny-all"].clone();
-    let cut = deny["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        deny,
-        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "KeywardRevokeOlderSessions", "Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"DateLessThan": {"aws:TokenIssueTime": cut}}}]})
-    );
-    assert!(
-        cut >= started && cut.ends_with('Z'),
-        "cut-off {cut} is the time of the revocation (after {started})"
-    );
-    assert_eq!(u["tags"]["keyward-revoked-at"], cut);
-
-    let p = laptop.admin(&["policies", &acct.bucket, &acct.key_arn]);
-    assert!(
-        !names(&p["bucket"], &laptop_arn) && !names(&p["key"], &laptop_arn),
-        "{p}"
-    );
-    assert_eq!(
-        statements(&p["bucket"])[0],
-        acct.unrelated,
-        "other statements unchanged"
-    );
-    assert!(
-        names(&p["bucket"], work_user["arn"].as_str().unwrap()),
-        "alice-work stays"
-    );
-
-    // The laptop's daemon notices at its next key check, drops its sessions and stops asking.
-    let st = json(&ok(
-        &laptop.keyward(&["status", "--check", "--json"]),
-        "status --check",
-    ));
-    assert_eq!(
-        st["daemon"]["revoked"],
-        serde_json::json!(["alice-laptop"]),
-        "{st}"
-    );
-    assert_eq!(st["daemon"]["sessions"], serde_json::json!([]), "{st}");
-    let gsts = laptop.proxy.control.count("GetSessionToken");
-    let e = err(&laptop.helper("alice-laptop"));
-    assert!(
-        e.contains("this computer's key was revoked or deleted") && e.contains("keyward setup"),
-        "{e}"
-    );
-    assert_eq!(
-        laptop.proxy.control.count("GetSessionToken"),
-        gsts,
-        "no MFA prompt, no STS call"
-    );
-    let text = ok(&laptop.keyward(&["status"]), "status");
-    assert!(text.contains("revoked or deleted"), "{text}");
-
-    // moto's own auth enforcement, as an independent judge of the long-term keys.
-    let laptop_secret = laptop
-        .proxy
-        .control
-        .secret_of(&laptop_key)
-        .expect("secret seen at creation");
-    let work_secret = laptop
-        .proxy
-        .control
-        .secret_of(&work_key)
-        .expect("secret seen at creation");
-    laptop.moto_auth(true);
-    let dead = laptop.moto_whoami(&laptop_key, &laptop_secret);
-    let alive = laptop.moto_whoami(&work_key, &work_secret);
-    laptop.moto_auth(false);
-    assert_eq!(dead, Err("InvalidClientTokenId".to_owned()));
-    assert_eq!(alive.as_deref(), Ok(work_user["arn"].as_str().unwrap()));
-
-    // The inventory shows it, and alice-work still gets credentials.
-    let rows = json(&ok(&work.keyward(&["machines", "--json"]), "machines"));
-    let row = |user: &str| {
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["user"] == user)
-            .cloned()
-            .unwrap()
-    };
-    assert_eq!(row("alice-laptop")["revoked"], cut);
-    assert_eq!(row("alice-laptop")["mfa"], false);
-    assert_eq!(row("alice-work")["this_computer"], true);
-    assert_eq!(
-        row("alice-work")["access_key"],
-        work_key[work_key.len() - 4..]
-    );
-    assert_eq!(row("alice-work")["groups"], serde_json::json!(["dev"]));
-    let table = ok(&work.keyward(&["machines"]), "machines table");
-    assert!(
-        table.contains("REVOKED") && table.contains("this computer"),
-        "{table}"
-    );
-    let id = json(&ok(
-        &work.aws("alice-work", &["sts", "get-caller-identity"]),
-        "alice-work after",
-    ));
-    assert_eq!(id["Arn"], work_user["arn"]);
-
-    // A second revoke changes nothing.
-    let writes = |w: &World| {
-        [
-            "PutUserPolicy",
-            "DeleteAccessKey",
-            "RemoveUserFromGroup",
-            "PutBucketPolicy",
-            "PutKeyPolicy",
-            "TagUser",
-            "DeleteVirtualMFADevice",
-        ]
-        .map(|a| w.proxy.control.count(a))
-    };
-    let counts = writes(&work);
-    let all_before = work.proxy.control.counts();
-    let again = json(&ok(
-        &work.keyward(&["revoke", "laptop", "--yes", "--json"]),
-        "second revoke",
-    ));
-    assert_eq!(again["complete"], true);
-    assert!(
-        again["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["status"] != "done"),
-        "{again}"
-    );
-    let all_after = work.proxy.control.counts();
-    let delta: Vec<_> = all_after
-        .iter()
-        .filter(|a| !all_before.contains(a))
-        .collect();
-    assert_eq!(
-        writes(&work),
-        counts,
-        "no write on a second revoke: {delta:?}"
-    );
-
-    // --purge deletes the tombstone.
-    ok(
-        &work.keyward(&["revoke", "alice-laptop", "--yes", "--purge"]),
-        "revoke --purge",
-    );
-    assert_eq!(laptop.admin(&["user", "alice-laptop"])["exists"], false);
-    laptop.assert_no_leaks();
-    work.assert_no_leaks();
-}
-
-#[test]
-fn refusals_partial_failure_concurrent_edit_and_deregister() {
-    let Some(laptop) = World::new("refusals_partial_failure_concurrent_edit_and_deregister") else {
-        return;
-    };
-    let acct = account(&laptop);
-    ok(
-        &bootstrap(&laptop, &acct, "laptop"),
-        "bootstrap alice-laptop",
-    );
-    let work = enroll_work(&laptop, &acct);
-    let desk = laptop.sibling("desk");
-    let code = enroll_code(
-        &laptop,
-        &["--bucket", &acct.bucket, "--kms-key", &acct.key_arn],
-    );
-    ok(
-        &desk.setup_enrolled(
-            &code,
+/// alice-desk (admin), alice-laptop and alice-work (ordinary, in `dev`), the roles
+/// data-reader and data-chained guarded by keyward, and a role profile on each.
+fn fleet(desk: &World) -> (Account, Value, World, World) {
+    let acct = account(desk);
+    let roles = desk.admin(&["make-roles", &acct.bucket, "dev"]);
+    bootstrap(desk, &acct, "alice", "desk", true);
+    desk.kw_admin(&[
+        "init",
+        "--guard-role",
+        "data-reader",
+        "--guard-role",
+        "data-chained",
+        "--yes",
+    ])
+    .ok();
+    let laptop = desk.sibling("laptop");
+    let work = desk.sibling("work");
+    for (w, m) in [(&laptop, "laptop"), (&work, "work")] {
+        enroll(
+            desk,
+            w,
+            m,
             &[
-                "--machine",
-                "desk",
-                "--yes",
-                "--mfa-process",
-                &desk.device_totp_command("alice-desk"),
+                "--group",
+                "dev",
+                "--bucket",
+                &acct.bucket,
+                "--kms-key",
+                &acct.key_arn,
             ],
-        ),
-        "enroll desk",
-    );
-    let bob = laptop.sibling("bob");
-    ok(
-        &bob.setup_admin(&[
-            "--owner",
-            "bob",
-            "--machine",
-            "pc",
-            "--yes",
-            "--mfa-process",
-            &bob.device_totp_command("bob-pc"),
-        ]),
-        "bob's pc",
-    );
-
-    // Refusals.
-    let e = err(&work.keyward(&["revoke", "work", "--yes"]));
-    assert!(
-        e.contains("is this computer") && e.contains("keyward deregister"),
-        "{e}"
-    );
-    let e = err(&work.keyward(&["revoke", "tablet", "--yes"]));
-    assert!(
-        e.contains("no machine `tablet` of alice; known: alice-desk, alice-laptop, alice-work"),
-        "{e}"
-    );
-    let e = err(&work.keyward(&["revoke", "bob-pc", "--yes"]));
-    assert!(
-        e.contains("belongs to owner bob") && e.contains("--admin"),
-        "{e}"
-    );
-    assert_eq!(
-        laptop.admin(&["user", "bob-pc"])["keys"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1,
-        "bob's pc untouched"
-    );
-    let mut c = work.command(work.bin("keyward"));
-    c.args(["revoke", "bob-pc", "--admin", "--dry-run"]);
-    World::as_admin(&mut c);
-    let plan = work.output(c);
-    assert!(
-        plan.status.success(),
-        "{}",
-        String::from_utf8_lossy(&plan.stderr)
-    );
-    assert!(String::from_utf8_lossy(&plan.stderr).contains("dry run: nothing changed"));
-
-    // Step 4 fails: the report says what is done and what is not; a re-run finishes.
-    let desk_arn = laptop.admin(&["user", "alice-desk"])["arn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    laptop
-        .proxy
-        .control
-        .inject(Some("PutBucketPolicy"), Fault::ServerError, 50);
-    let out = work.keyward(&["revoke", "desk", "--yes"]);
-    let e = err(&out);
-    assert!(
-        e.contains("NOT done: leave bucket and key policies, delete MFA device, tag as revoked"),
-        "{e}"
-    );
-    assert!(e.contains("keyward revoke desk --yes` again"), "{e}");
-    assert!(names(
-        &laptop.admin(&["policies", &acct.bucket, &acct.key_arn])["bucket"],
-        &desk_arn
-    ));
-    laptop.proxy.control.clear_faults();
-
-    // Someone edits the bucket policy between keyward's read and its write.
-    let seen = Arc::new(AtomicUsize::new(0));
-    let admin = {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("py/aws_admin.py");
-        let mut c = laptop.command("python3");
-        c.arg(script).args(["add-foreign-statement", &acct.bucket]);
-        World::as_admin(&mut c);
-        std::sync::Mutex::new(c)
-    };
-    let hook_seen = seen.clone();
-    laptop.proxy.control.inject(
-        Some("GetBucketPolicy"),
-        Fault::Before(Arc::new(move || {
-            if hook_seen.fetch_add(1, Ordering::SeqCst) == 1 {
-                let out = admin.lock().unwrap().output().unwrap();
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-        })),
-        100,
-    );
-    let done = json(&ok(
-        &work.keyward(&["revoke", "desk", "--yes", "--json"]),
-        "re-run revoke desk",
-    ));
-    laptop.proxy.control.clear_faults();
-    assert_eq!(done["complete"], true);
-    let p = laptop.admin(&["policies", &acct.bucket, &acct.key_arn]);
-    assert!(
-        !names(&p["bucket"], &desk_arn) && !names(&p["key"], &desk_arn),
-        "{p}"
-    );
-    assert!(
-        statements(&p["bucket"])
-            .iter()
-            .any(|s| s["Sid"] == "AddedMeanwhile"),
-        "their edit is kept: {p}"
-    );
-    assert_eq!(statements(&p["bucket"])[0], acct.unrelated);
-    assert!(seen.load(Ordering::SeqCst) >= 3, "the policy was re-read");
-
-    // A bucket that is gone is a skipped step, not a failed run.
-    let e = ok(
-        &work.keyward(&[
-            "revoke",
-            "laptop",
-            "--yes",
-            "--bucket",
-            "bucket-that-is-gone",
-        ]),
-        "revoke laptop",
-    );
-    assert!(e.contains("revoked"), "{e}");
-
-    // deregister leaves nothing of alice-work anywhere.
-    let work_arn = laptop.admin(&["user", "alice-work"])["arn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    ok(&work.keyward(&["deregister", "--yes"]), "deregister");
-    assert_eq!(laptop.admin(&["user", "alice-work"])["exists"], false);
-    let p = laptop.admin(&["policies", &acct.bucket, &acct.key_arn]);
-    assert!(
-        !names(&p["bucket"], &work_arn) && !names(&p["key"], &work_arn),
-        "{p}"
-    );
-    let cfg = std::fs::read_to_string(work.home.join(".aws/config")).unwrap_or_default();
-    assert!(!cfg.contains("credential_process"), "{cfg}");
-    let list = ok(
-        &work.keyward(&["profile", "list", "--json"]),
-        "profile list",
-    );
-    assert_eq!(json(&list), serde_json::json!({}));
-    if which("secret-tool").is_some() {
-        let mut look = work.command("secret-tool");
-        look.args(["lookup", "service", "keyward", "username", "alice-work"]);
-        assert!(
-            look.output().unwrap().stdout.is_empty(),
-            "keychain entry gone"
         );
+        let base = format!("alice-{m}");
+        w.kw(&[
+            "profile",
+            "add",
+            "reader",
+            "--role-arn",
+            roles["reader"].as_str().unwrap(),
+            "--source",
+            &base,
+        ])
+        .ok();
     }
-    laptop.assert_no_leaks();
-    work.assert_no_leaks();
+    (acct, roles, laptop, work)
+}
+
+fn list_bucket(bucket: &str) -> Value {
+    json!([call(
+        "list",
+        "s3",
+        "list_objects_v2",
+        &json!({"Bucket": bucket})
+    )])
+}
+
+e2e! {
+    fn revoking_alice_laptop_from_alice_work_ends_every_credential_derived_from_it(desk) {
+        let (acct, roles, laptop, work) = fleet(&desk);
+        // What the thief holds: the laptop's session, a role session, a chained one, the key.
+        let session = creds_of(&laptop, "alice-laptop");
+        let role = creds_of(&laptop, "reader");
+        let chain = attack(&laptop, &role, &json!([call("chain", "sts", "assume_role", &json!({"RoleArn": roles["chained"], "RoleSessionName": "chain"}))]));
+        assert_allowed(&chain[0]);
+        assert_eq!(chain[0]["result"]["SourceIdentity"], "alice-laptop", "SourceIdentity survives chaining");
+        let chained = chain[0]["result"]["Credentials"].clone();
+        let key = key_creds(&laptop, "alice-laptop");
+        for c in [&session, &role, &chained] {
+            assert_allowed(&attack(&laptop, c, &list_bucket(&acct.bucket))[0]);
+        }
+
+        // An ordinary sibling revokes it: cut off at once, the admin cleanup pending.
+        let dry = work.kw(&["revoke", "laptop", "--dry-run", "--json"]).ok().json();
+        let report = work.kw(&["revoke", "laptop", "--yes", "--json"]).ok().json();
+        assert_eq!(step_ids(&dry), step_ids(&report), "the dry run lists what runs");
+        for id in ["attach_deny_all", "mark_role_sessions", "delete_keys", "remove_mfa", "tag_revoked"] {
+            assert_eq!(status_of(&report, id), "done", "{id}: {report}");
+        }
+        for id in ["leave_groups", "leave_policies", "record_revoked_source"] {
+            assert_eq!(status_of(&report, id), "pending", "{id}: {report}");
+        }
+        assert_eq!(report["pending"], json!(["leave_groups", "leave_policies", "record_revoked_source"]));
+
+        // Every credential derived from the laptop is refused by the evaluator.
+        assert_denied(&attack(&laptop, &session, &list_bucket(&acct.bucket))[0], "s3:ListBucket");
+        assert_denied(&attack(&laptop, &role, &list_bucket(&acct.bucket))[0], "s3:ListBucket");
+        assert_denied(&attack(&laptop, &chained, &list_bucket(&acct.bucket))[0], "s3:ListBucket");
+        let k = attack(&laptop, &key, &json!([call("key", "sts", "get_caller_identity", &json!({}))]));
+        assert_eq!(k[0]["code"], "InvalidClientTokenId", "{k:?}");
+        let again = attack(&laptop, &session, &json!([call("new role session", "sts", "assume_role", &json!({"RoleArn": roles["reader"], "RoleSessionName": "attacker", "SourceIdentity": "alice-laptop"}))]));
+        assert_denied(&again[0], "sts:AssumeRole");
+
+        // alice-work is unaffected, its role session included.
+        let work_role = creds_of(&work, "reader");
+        assert_allowed(&attack(&work, &work_role, &list_bucket(&acct.bucket))[0]);
+        let id = work.aws("alice-work", &["s3api", "list-objects-v2", "--bucket", &acct.bucket]);
+        assert!(id.status.success(), "{}", String::from_utf8_lossy(&id.stderr));
+
+        // The inventory shows what is pending; the admin computer finishes it.
+        let rows = work.kw(&["machines", "--json"]).ok().json();
+        let row = rows.as_array().unwrap().iter().find(|r| r["user"] == "alice-laptop").unwrap().clone();
+        assert_eq!(row["status"], "revoked");
+        assert!(row["pending"].to_string().contains("leave dev"), "{row}");
+        let done = desk.kw(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
+        assert_eq!(done["complete"], true, "{done}");
+        let u = desk.admin(&["user", "alice-laptop"]);
+        assert_eq!(u["groups"], json!([]));
+        assert_eq!(u["keys"], json!([]));
+        assert_eq!(u["mfa"], json!([]));
+        assert_eq!(u["tags"]["keyward-revoked-by"], "alice-work");
+        let p = desk.admin(&["policies", &acct.bucket, &acct.key_arn]);
+        assert!(!names(&p["bucket"], ":user/keyward/alice-laptop") && !names(&p["key"], ":user/keyward/alice-laptop"), "{p}");
+        assert_eq!(p["bucket"]["Statement"][0], acct.unrelated);
+        let guard = desk.admin(&["managed-policy", "arn:aws:iam::123456789012:policy/keyward/keyward-role-guard"]);
+        assert!(names(&guard, "alice-laptop"), "recorded for good: {guard}");
+        let rows = desk.kw(&["machines", "--json"]).ok().json();
+        let row = rows.as_array().unwrap().iter().find(|r| r["user"] == "alice-laptop").unwrap().clone();
+        assert_eq!(row["pending"], json!([]), "{row}");
+
+        // A second revoke writes nothing; --purge deletes the tombstone.
+        let writes = |w: &World| ["AttachUserPolicy", "DeleteAccessKey", "RemoveUserFromGroup", "PutBucketPolicy", "PutKeyPolicy", "TagUser", "TagRole", "CreatePolicyVersion"].map(|a| w.proxy.control.count(a));
+        let before = writes(&desk);
+        let again = desk.kw(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
+        assert!(again["steps"].as_array().unwrap().iter().all(|s| s["status"] == "already_done"), "{again}");
+        assert_eq!(writes(&desk), before, "a second revoke writes nothing");
+        desk.kw(&["revoke", "alice-laptop", "--yes", "--purge"]).ok();
+        assert_eq!(desk.admin(&["user", "alice-laptop"])["exists"], false);
+        laptop.assert_no_leaks();
+        work.assert_no_leaks();
+    }
+}
+
+e2e! {
+    fn refusals_partial_failure_and_a_concurrent_policy_edit(desk) {
+        let acct = account(&desk);
+        bootstrap(&desk, &acct, "alice", "desk", true);
+        let work = desk.sibling("work");
+        enroll(&desk, &work, "work", &["--group", "dev", "--bucket", &acct.bucket]);
+        let bob = desk.sibling("bob");
+        enroll(&desk, &bob, "laptop", &["--bucket", &acct.bucket]);
+        // bob's machine was enrolled for alice by name; make a real bob one too.
+        let bobs = desk.sibling("bobs");
+        let mut c = desk.command(desk.bin("keyward"));
+        c.args(["enroll", "--machine", "laptop", "--owner", "bob", "--no-wait", "--json"]);
+        let code: Value = serde_json::from_slice(&desk.output(c).stdout).unwrap();
+        let totp = bobs.device_totp_command("bob-laptop");
+        assert!(bobs.setup_enrolled(code["code"].as_str().unwrap(), &["--yes", "--mfa-process", &totp]).status.success());
+
+        let e = work.kw(&["revoke", "bob-laptop", "--yes"]).fails().stderr;
+        let seen: Vec<_> = desk.proxy.control.decisions().into_iter().filter(|d| d.resource.contains("bob-laptop") && d.principal.contains("alice-work")).collect();
+        assert!(e.contains("no machine `bob-laptop` of alice") && e.contains("only be revoked by an admin"), "{e}\n{seen:#?}");
+        let e = work.kw(&["revoke", "work", "--yes"]).fails().stderr;
+        assert!(e.contains("keyward deregister"), "{e}");
+        let e = work.kw(&["revoke", "nothing", "--yes"]).fails().stderr;
+        assert!(e.contains("no machine `nothing`") && e.contains("alice-work"), "{e}");
+        assert_eq!(desk.admin(&["user", "bob-laptop"])["keys"].as_array().unwrap().len(), 1, "bob untouched");
+
+        // A failure half-way: the report says what is done; a re-run finishes.
+        desk.proxy.control.inject(Some("DeleteAccessKey"), keyward_tests::proxy::Fault::ServerError, 10);
+        let out = desk.kw(&["revoke", "alice-laptop", "--yes"]).fails();
+        assert!(out.stderr.contains("incomplete") && out.stderr.contains("keyward revoke"), "{}", out.stderr);
+        assert!(desk.admin(&["user", "alice-laptop"])["attached"].to_string().contains("keyward-deny-all"), "cut off before the failure");
+        desk.proxy.control.clear_faults();
+        // Someone adds a statement to the bucket policy between keyward's read and its
+        // write: the revoke reads the policy in its check, again in its scan, then once
+        // to edit it and once more just before writing. The hook fires before that last
+        // read, so the edit must be redone on the new version, keeping their statement.
+        let hook_world = desk.sibling("hook");
+        let bucket = acct.bucket.clone();
+        let admin = std::sync::Arc::new(std::sync::Mutex::new(hook_world));
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (a2, r2) = (admin.clone(), reads.clone());
+        desk.proxy.control.inject(Some("GetBucketPolicy"), keyward_tests::proxy::Fault::Before(std::sync::Arc::new(move || {
+            if r2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 3 {
+                a2.lock().unwrap().admin(&["add-foreign-statement", &bucket]);
+            }
+        })), 100);
+        let done = desk.kw(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
+        assert_eq!(done["complete"], true, "{done}");
+        let p = desk.admin(&["policies", &acct.bucket, &acct.key_arn]);
+        desk.proxy.control.clear_faults();
+        assert!(p["bucket"].to_string().contains("AddedMeanwhile"), "the concurrent statement is kept: {p}");
+        assert!(!names(&p["bucket"], ":user/keyward/alice-laptop"));
+        work.assert_no_leaks();
+        bobs.assert_no_leaks();
+        let _ = bob;
+    }
+}
+
+e2e! {
+    fn deregister_revokes_this_computer_and_wipes_it(desk) {
+        let acct = account(&desk);
+        bootstrap(&desk, &acct, "alice", "desk", true);
+        let work = desk.sibling("work");
+        enroll(&desk, &work, "work", &["--group", "dev"]);
+        let session = creds_of(&work, "alice-work");
+        let dry = work.kw(&["deregister", "--dry-run", "--json"]).ok().json();
+        let report = work.kw(&["deregister", "--yes", "--json"]).ok().json();
+        assert_eq!(step_ids(&dry), step_ids(&report));
+        assert_eq!(status_of(&report, "attach_deny_all"), "done", "{report}");
+        assert_eq!(status_of(&report, "forget_local"), "done");
+        assert_eq!(status_of(&report, "leave_groups"), "pending", "an ordinary machine leaves groups through an admin");
+        let u = desk.admin(&["user", "alice-work"]);
+        assert_eq!(u["keys"], json!([]));
+        assert_eq!(u["mfa"], json!([]));
+        assert!(u["attached"].to_string().contains("keyward-deny-all"));
+        assert_denied(&attack(&work, &session, &json!([call("whoami", "iam", "get_user", &json!({}))]))[0], "iam:GetUser");
+        let cfg = std::fs::read_to_string(work.home.join(".aws/config")).unwrap_or_default();
+        assert!(!cfg.contains("alice-work"), "{cfg}");
+        let listed = work.cmd("secret-tool").args(["search", "--all", "service", "keyward"]).output();
+        assert!(!String::from_utf8_lossy(&listed.stdout).contains("alice-work") && !String::from_utf8_lossy(&listed.stderr).contains("alice-work"));
+        desk.kw(&["revoke", "alice-work", "--yes", "--purge"]).ok();
+        assert_eq!(desk.admin(&["user", "alice-work"])["exists"], false);
+        work.assert_no_leaks();
+    }
 }

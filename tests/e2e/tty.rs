@@ -93,7 +93,8 @@ fn login_reads_the_code_on_the_terminal_without_echo() {
     }
     let m = w.machine("typist", None);
     // No mfa_process: the terminal is the only way to get a code.
-    w.keyward_ok(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial]);
+    w.kw(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
+        .ok();
     let mut t = Terminal::start(
         &w,
         &format!("{} login --profile typist", w.bin("keyward").display()),
@@ -155,7 +156,7 @@ fn setup_draws_the_qr_code_and_reads_two_codes_on_the_terminal() {
     let (ok, screen) = t.finish();
     assert!(ok, "{screen}");
     assert!(
-        screen.contains("enabled MFA device")
+        screen.contains("virtual MFA device: enabled")
             && screen.contains("this computer is registered as alice-desk"),
         "{screen}"
     );

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use keyward_tests::cmd::Cmd;
 use keyward_tests::world::{skip, which, World};
 
 fn repo() -> PathBuf {
@@ -31,10 +32,10 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// install.sh with the world's HOME, but the real toolchain and build directory.
-fn install_sh(w: &World, args: &[&str]) -> std::process::Output {
-    let mut c = w.command("bash");
-    c.arg(repo().join("install/install.sh")).args(args);
+fn install_sh<'w>(w: &'w World, args: &[&str]) -> Cmd<'w> {
     let real_home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let mut c = w.cmd("bash");
+    c.arg(repo().join("install/install.sh")).args(args);
     c.env(
         "CARGO_HOME",
         std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{real_home}/.cargo")),
@@ -48,17 +49,7 @@ fn install_sh(w: &World, args: &[&str]) -> std::process::Output {
         std::env::var("CARGO_TARGET_DIR")
             .unwrap_or_else(|_| repo().join("target").display().to_string()),
     );
-    w.output(c)
-}
-
-fn ok(o: &std::process::Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    c
 }
 
 #[test]
@@ -74,8 +65,7 @@ fn install_doctor_and_uninstall() {
     }
     let prefix = w.outside.join("prefix");
     let p = prefix.display().to_string();
-    let out = install_sh(&w, &["--prefix", &p, "--debug"]);
-    ok(&out, "install.sh");
+    install_sh(&w, &["--prefix", &p, "--debug"]).ok();
     let installed = files(&prefix);
     let unit = w.home.join(".config/systemd/user/keywardd.service");
     assert!(unit.is_file(), "the systemd user unit is installed");
@@ -207,30 +197,24 @@ fn install_doctor_and_uninstall() {
         c["fix"],
         "keyward key import --profile old --from-credentials-profile old --scrub"
     );
-    let mut c = w.command(prefix.join("bin/keyward"));
-    c.args([
-        "key",
-        "import",
-        "--profile",
-        "old",
-        "--from-credentials-profile",
-        "old",
-        "--scrub",
-    ]);
-    ok(&w.output(c), "import --scrub");
+    w.cmd(prefix.join("bin/keyward"))
+        .args([
+            "key",
+            "import",
+            "--profile",
+            "old",
+            "--from-credentials-profile",
+            "old",
+            "--scrub",
+        ])
+        .ok();
 
     // Idempotent.
-    ok(
-        &install_sh(&w, &["--prefix", &p, "--debug"]),
-        "second install.sh",
-    );
+    install_sh(&w, &["--prefix", &p, "--debug"]).ok();
     assert_eq!(files(&prefix), installed);
 
     // Uninstall removes every file it installed, and no keychain entry.
-    ok(
-        &install_sh(&w, &["--uninstall", "--prefix", &p]),
-        "uninstall",
-    );
+    install_sh(&w, &["--uninstall", "--prefix", &p]).ok();
     assert_eq!(
         files(&prefix),
         Vec::<PathBuf>::new(),

@@ -95,6 +95,109 @@ def user_state(name):
     }
 
 
+def make_roles(bucket, *groups):
+    """data-reader (for the groups, with a SourceIdentity) and data-chained (from
+    data-reader): roles a machine assumes, and one it chains into."""
+    iam = boto3.client("iam")
+    acct = "123456789012"
+    read_bucket = {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
+                   "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}
+    reader_trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"},
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+        "Condition": {"StringLike": {"sts:SourceIdentity": "*-*"}}}]}
+    reader = iam.create_role(RoleName="data-reader", AssumeRolePolicyDocument=json.dumps(reader_trust))["Role"]
+    chained_trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": reader["Arn"]},
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}]}
+    chained = iam.create_role(RoleName="data-chained", AssumeRolePolicyDocument=json.dumps(chained_trust))["Role"]
+    iam.put_role_policy(RoleName="data-reader", PolicyName="data", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        read_bucket, {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": chained["Arn"]},
+        {"Effect": "Allow", "Action": "sts:SetSourceIdentity", "Resource": "*"}]}))
+    iam.put_role_policy(RoleName="data-chained", PolicyName="data", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [read_bucket]}))
+    for g in groups:
+        iam.put_group_policy(GroupName=g, PolicyName="data", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject", "s3:PutObject"],
+             "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]},
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": reader["Arn"]}]}))
+    return {"reader": reader["Arn"], "chained": chained["Arn"]}
+
+
+def make_attack_targets(bucket, group):
+    """What an attacker would reach for: a group with admin rights, a powerful role and
+    an instance profile to pass it to, and a group right that leaves only iam:PassRole
+    in the way."""
+    iam = boto3.client("iam")
+    acct = "123456789012"
+    iam.create_group(GroupName="admins")
+    iam.put_group_policy(GroupName="admins", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="ops-admin", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(RoleName="ops-admin", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    iam.create_instance_profile(InstanceProfileName="ops-profile")
+    iam.put_group_policy(GroupName=group, PolicyName="instance-profiles", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:AddRoleToInstanceProfile",
+                                                  "Resource": f"arn:aws:iam::{acct}:instance-profile/*"}]}))
+    boto3.client("s3").put_object(Bucket=bucket, Key="secret.txt", Body=b"the data")
+    return {"role": role["Arn"]}
+
+
+def plant_escalation(name):
+    """A machine-looking user that may write its own policies: an escalation the
+    analysis must find (its negative control)."""
+    iam = boto3.client("iam")
+    iam.create_user(UserName=name, Path="/keyward/", Tags=[{"Key": "keyward-owner", "Value": "mallory"}])
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PutUserPolicy",
+                                                  "Resource": "arn:aws:iam::123456789012:user/keyward/${aws:username}"}]}
+    iam.put_user_policy(UserName=name, PolicyName="self-edit", PolicyDocument=json.dumps(doc))
+    return {}
+
+
+def make_old_account(bucket):
+    """An account as the earlier keyward version left it: its self-service policy (which
+    let a machine write policies on itself), its enroller role, a machine under it,
+    a machine revoked with the old dated deny, and bucket statements without MFA."""
+    iam = boto3.client("iam")
+    acct = "123456789012"
+    users = f"arn:aws:iam::{acct}:user/keyward/*"
+    mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    old = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "OwnAccessKeys", "Effect": "Allow", "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:GetUser"],
+         "Resource": f"arn:aws:iam::{acct}:user/keyward/${{aws:username}}", "Condition": mfa},
+        {"Sid": "RevokeSameOwner", "Effect": "Allow", "Action": ["iam:GetUser", "iam:TagUser", "iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:DetachUserPolicy"],
+         "Resource": users, "Condition": {"StringEquals": {"iam:ResourceTag/keyward-owner": "${aws:PrincipalTag/keyward-owner}"}, **mfa}},
+        {"Sid": "ManagedBucketPolicies", "Effect": "Allow", "Action": ["s3:GetBucketPolicy", "s3:PutBucketPolicy"],
+         "Resource": [f"arn:aws:s3:::{bucket}"], "Condition": mfa}]}
+    policy = iam.create_policy(PolicyName="keyward-self-service", Path="/keyward/", PolicyDocument=json.dumps(old))["Policy"]["Arn"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"}, "Action": "sts:AssumeRole", "Condition": mfa}]}
+    iam.create_role(RoleName="keyward-enroller", Path="/keyward/", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName="keyward-enroller", PolicyName="keyward-enroller", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": users}]}))
+    out = {}
+    for name, revoked in [("alice-old", False), ("alice-gone", True)]:
+        made = make_user(name)
+        iam.delete_user_policy(UserName=name, PolicyName="own-source-identity")
+        tags = [{"Key": "keyward-owner", "Value": "alice"}, {"Key": "keyward-machine", "Value": name.split("-", 1)[1]},
+                {"Key": "keyward-setup-complete", "Value": "2026-01-01T00:00:00Z"}]
+        if revoked:
+            tags.append({"Key": "keyward-revoked-at", "Value": "2026-02-01T00:00:00Z"})
+            deny = {"Version": "2012-10-17", "Statement": [{"Sid": "KeywardRevokeOlderSessions", "Effect": "Deny", "Action": "*", "Resource": "*",
+                    "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2026-02-01T00:00:00Z"}}}]}
+            iam.put_user_policy(UserName=name, PolicyName="keyward-revoked-deny-all", PolicyDocument=json.dumps(deny))
+        iam.tag_user(UserName=name, Tags=tags)
+        iam.attach_user_policy(UserName=name, PolicyArn=policy)
+        out[name] = made
+    s3 = boto3.client("s3")
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "KeywardMachines", "Effect": "Allow", "Principal": {"AWS": [out["alice-old"]["user_arn"]]}, "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+        {"Sid": "KeywardDenyOthers", "Effect": "Deny", "NotPrincipal": {"AWS": [f"arn:aws:iam::{acct}:root", out["alice-old"]["user_arn"]]}, "Action": "s3:*",
+         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(doc))
+    return out
+
+
 def role_state(name):
     iam = boto3.client("iam")
     try:
@@ -132,6 +235,23 @@ def main():
     cmd = sys.argv[1]
     if cmd == "make-world":
         print(json.dumps(make_world(sys.argv[3:], sys.argv[2])))
+    elif cmd == "make-roles":
+        print(json.dumps(make_roles(sys.argv[2], *sys.argv[3:])))
+    elif cmd == "make-attack-targets":
+        print(json.dumps(make_attack_targets(sys.argv[2], sys.argv[3])))
+    elif cmd == "plant-escalation":
+        print(json.dumps(plant_escalation(sys.argv[2])))
+    elif cmd == "make-old-account":
+        print(json.dumps(make_old_account(sys.argv[2])))
+    elif cmd == "delete-user-policy":
+        boto3.client("iam").delete_user_policy(UserName=sys.argv[2], PolicyName=sys.argv[3])
+        print("{}")
+    elif cmd == "managed-policy-exists":
+        try:
+            boto3.client("iam").get_policy(PolicyArn=sys.argv[2])
+            print("true")
+        except boto3.client("iam").exceptions.NoSuchEntityException:
+            print("false")
     elif cmd == "role":
         print(json.dumps(role_state(sys.argv[2]), default=str))
     elif cmd == "managed-policy":

@@ -11,6 +11,8 @@ pub struct Cmd<'w> {
     world: &'w World,
     cmd: Command,
     stdin: Option<Vec<u8>>,
+    /// Whether stdout goes to the leak scan (not for credential_process output).
+    scan_stdout: bool,
 }
 
 /// A finished command's output as text.
@@ -44,6 +46,7 @@ impl<'w> Cmd<'w> {
             world,
             cmd,
             stdin: None,
+            scan_stdout: true,
         }
     }
 
@@ -77,6 +80,13 @@ impl<'w> Cmd<'w> {
         self
     }
 
+    /// Its stdout carries credentials by design (credential_process): leave it out of
+    /// the leak scan. Its stderr is still scanned.
+    pub fn secret_stdout(&mut self) -> &mut Self {
+        self.scan_stdout = false;
+        self
+    }
+
     /// The underlying `Command`, for what the builder does not cover.
     pub fn command(&mut self) -> &mut Command {
         &mut self.cmd
@@ -101,7 +111,8 @@ impl<'w> Cmd<'w> {
                 cmd.output().expect("spawn")
             }
         };
-        self.world.record_output(&out.stderr, &out.stdout);
+        let stdout: &[u8] = if self.scan_stdout { &out.stdout } else { b"" };
+        self.world.record_output(&out.stderr, stdout);
         out
     }
 

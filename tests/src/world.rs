@@ -204,7 +204,7 @@ impl World {
     /// The credential_process helper, exactly as ~/.aws/config runs it.
     pub fn helper(&self, profile: &str) -> Output {
         let mut c = self.cmd(self.bin("keyward-credential-process"));
-        c.args(["--profile", profile]);
+        c.args(["--profile", profile]).secret_stdout();
         c.output()
     }
 

@@ -3,6 +3,7 @@
 //! for that computer to appear, shows the pairing code both screens must agree on, and
 //! grants the computer its groups, bucket and key policies.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -226,7 +227,7 @@ fn flags(w: &Whitelists) -> String {
         ("--kms-key", &w.kms_keys),
     ] {
         for i in items {
-            out.push_str(&format!(" {flag} {i}"));
+            let _ = write!(out, " {flag} {i}");
         }
     }
     out

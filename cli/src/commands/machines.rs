@@ -1,6 +1,7 @@
 //! `keyward machines`: the computers of this owner (or, as an admin, of everyone):
 //! key, age, last use, MFA, groups, admin, and what a revocation still leaves pending.
 
+use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use anyhow::Result;
@@ -98,8 +99,8 @@ async fn row(
         if !groups.is_empty() {
             pending.push(format!("leave {} (admin)", groups.join(", ")));
         }
-        if actor.is_admin() {
-            for home in account::homes_naming(aws, &u.arn, &[]).await? {
+        if let Some(admin) = actor.cx.admin.as_ref() {
+            for home in account::homes_naming(admin, &u.arn, &[]).await? {
                 pending.push(format!("leave the {home} (admin)"));
             }
         } else {
@@ -169,7 +170,7 @@ fn print_table(rows: &[Row], owner: Option<&str>) {
             status = format!("REVOKED {at}");
         }
         if !r.pending.is_empty() {
-            status.push_str(&format!("; pending: {}", r.pending.join("; ")));
+            let _ = write!(status, "; pending: {}", r.pending.join("; "));
         }
         println!(
             "{:<22} {:<20} {:<6} {:>5} {:<20} {:<4} {:<16} {status}",

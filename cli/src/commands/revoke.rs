@@ -105,13 +105,17 @@ pub fn revoke(a: &RevokeArgs) -> Result<()> {
 async fn find_target(actor: &Actor, machine: &str) -> Result<users::UserInfo> {
     let reader = actor.cx.aws_for(Needs::Machine).expect("an identity");
     let own = names::resolve_machine(actor.owner(), machine);
-    let found = match users::get_user(reader, &own).await {
-        Ok(Some(u)) => Some(u),
-        Ok(None) | Err(_) if own != machine => {
-            users::get_user(reader, machine).await.ok().flatten()
-        }
-        Ok(None) => None,
-        Err(e) if format!("{e:#}").contains("AccessDenied") => None,
+    let denied = |e: &anyhow::Error| format!("{e:#}").contains("AccessDenied");
+    let lookup = match users::get_user(reader, &own).await {
+        Ok(None) if own != machine => users::get_user(reader, machine).await,
+        Err(e) if denied(&e) && own != machine => users::get_user(reader, machine).await,
+        other => other,
+    };
+    // Another owner's machines are walled off: this computer may not even read them, so
+    // "denied" means "not one of ours" (it may not exist at all).
+    let (found, walled) = match lookup {
+        Ok(u) => (u, false),
+        Err(e) if denied(&e) => (None, true),
         Err(e) => return Err(e),
     };
     let Some(target) = found.filter(users::UserInfo::is_machine) else {
@@ -121,8 +125,13 @@ async fn find_target(actor: &Actor, machine: &str) -> Result<users::UserInfo> {
             .into_iter()
             .map(|u| u.name)
             .collect();
+        let admin_hint = if walled {
+            "; another owner's machine can only be revoked by an admin (on an admin computer, or with --admin-profile)"
+        } else {
+            ""
+        };
         bail!(
-            "no machine `{machine}`{}; known: {}",
+            "no machine `{machine}`{}; known: {}{admin_hint}",
             actor
                 .owner()
                 .map(|o| format!(" of {o}"))

@@ -81,7 +81,7 @@ pub async fn set_managed_policy(aws: &Aws, arn: &str, doc: &Value) -> Result<()>
             .versions()
             .iter()
             .filter(|v| !v.is_default_version())
-            .min_by_key(|v| v.create_date().map(|d| d.secs()))
+            .min_by_key(|v| v.create_date().map(aws_smithy_types::DateTime::secs))
             .and_then(|v| v.version_id());
         if let Some(v) = oldest {
             aws.iam

@@ -125,6 +125,18 @@ pub fn get_key<'a>(text: &'a str, section: &str, key: &str) -> Option<&'a str> {
 }
 
 /// Removes a whole section (header to the next header).
+/// The keys a section sets, in order.
+pub fn section_keys(text: &str, section: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some((start, end)) = section_range(&lines, section) else {
+        return Vec::new();
+    };
+    lines[start + 1..end]
+        .iter()
+        .filter_map(|l| key_of(l).map(str::to_owned))
+        .collect()
+}
+
 pub fn remove_section(text: &str, section: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let Some((start, end)) = section_range(&lines, section) else {

@@ -103,7 +103,14 @@ pub fn forget_profile(name: &str) -> Result<bool> {
         cfg.save(&path)?;
     }
     if ours {
-        let updated = aws_config::remove_key(&text, &section, "credential_process");
+        let mut updated = aws_config::remove_key(&text, &section, "credential_process");
+        // A section that held only what keyward wrote goes with it.
+        if aws_config::section_keys(&updated, &section)
+            .iter()
+            .all(|k| k == "region")
+        {
+            updated = aws_config::remove_section(&updated, &section);
+        }
         config::write_atomic(&aws_path, updated.as_bytes())?;
     }
     Ok(existed || ours)

@@ -264,8 +264,7 @@ pub async fn apply_resource(aws: &Aws, cx: &Cx, home: &PolicyHome) -> Result<Str
 async fn admin_trust(aws: &Aws) -> Result<Value> {
     Ok(roles::get_role(aws, docs::ADMIN_ROLE)
         .await?
-        .map(|r| r.trust)
-        .unwrap_or(Value::Null))
+        .map_or(Value::Null, |r| r.trust))
 }
 
 pub async fn check_designated(aws: &Aws, _cx: &Cx, user: &str, want: bool) -> Result<State> {

@@ -103,8 +103,7 @@ impl Cx {
     /// The AWS identity that can do what `needs` asks, if any here can.
     pub fn aws_for(&self, needs: Needs) -> Option<&Aws> {
         match needs {
-            Needs::Local => self.machine.as_ref().or(self.admin.as_ref()),
-            Needs::Machine => self.machine.as_ref().or(self.admin.as_ref()),
+            Needs::Local | Needs::Machine => self.machine.as_ref().or(self.admin.as_ref()),
             Needs::Registrar => self.registrar.as_ref(),
             Needs::Admin => self.admin.as_ref(),
             Needs::Bootstrap => self.admin.as_ref().filter(|_| self.bootstrap),

@@ -52,7 +52,7 @@ async fn role_marks(
         } else if current.is_empty() {
             entry.clone()
         } else {
-            format!("{current}{}/", user)
+            format!("{current}{user}/")
         };
         out.push((role, value, marked));
     }

@@ -448,14 +448,10 @@ pub fn s3_operation(c: &Call) -> (String, Option<String>, Option<String>) {
             .into_iter()
             .find(|(q, _)| has(q));
             match (m, sub) {
-                ("GET", Some(("location", _))) => "s3:GetBucketLocation".into(),
                 ("GET" | "HEAD", Some((_, what))) => format!("s3:Get{what}"),
-                ("PUT", Some((_, what))) => format!("s3:Put{what}"),
                 ("DELETE", Some(("policy", _))) => "s3:DeleteBucketPolicy".into(),
-                ("DELETE", Some(("publicAccessBlock", _))) => {
-                    "s3:PutBucketPublicAccessBlock".into()
-                }
-                ("DELETE", Some((_, what))) => format!("s3:Put{what}"),
+                // Deleting any other sub-resource is allowed by its Put action.
+                ("PUT" | "DELETE", Some((_, what))) => format!("s3:Put{what}"),
                 ("GET", None) if has("location") => "s3:GetBucketLocation".into(),
                 ("GET" | "HEAD", None) => "s3:ListBucket".into(),
                 ("PUT", None) => "s3:CreateBucket".into(),

@@ -44,7 +44,7 @@ pub fn identity(caller: &Caller, account: &Account, now: SystemTime) -> Result<I
                     ctx = ctx.with_number("aws:MultiFactorAuthAge", age as f64);
                 }
                 ctx.insert("aws:TokenIssueTime".into(), datetime(s.issued));
-                user_identity(account, name, ctx, Some(s.policy.clone()))
+                user_identity(account, name, ctx, s.policy.clone())
             }
             SessionKind::Role { name, session_name } => {
                 let role = account
@@ -77,7 +77,7 @@ pub fn identity(caller: &Caller, account: &Account, now: SystemTime) -> Result<I
                     .boundary
                     .as_ref()
                     .and_then(|b| account.policies.get(b).cloned());
-                id.session_policy = s.policy.clone();
+                id.session_policy.clone_from(&s.policy);
                 Ok(id)
             }
         },
@@ -88,7 +88,7 @@ fn user_identity(
     account: &Account,
     name: &str,
     mut ctx: Context,
-    session_policy: Option<Option<serde_json::Value>>,
+    session_policy: Option<serde_json::Value>,
 ) -> Result<Identity, String> {
     let user = account
         .users
@@ -109,7 +109,7 @@ fn user_identity(
         account_root: root_arn(),
         policies: account.user_policies(user),
         boundary: None,
-        session_policy: session_policy.flatten(),
+        session_policy,
         context: ctx,
     })
 }

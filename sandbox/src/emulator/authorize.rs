@@ -27,7 +27,7 @@ impl Refusal {
         }
     }
 
-    fn internal(why: String) -> Self {
+    fn internal(why: &str) -> Self {
         Self {
             status: 500,
             code: "InternalFailure",
@@ -42,7 +42,7 @@ pub async fn caller_identity(
     moto: &Moto,
     caller: &Caller,
 ) -> Result<Identity, Refusal> {
-    let account = moto.account().await.map_err(Refusal::internal)?;
+    let account = moto.account().await.map_err(|e| Refusal::internal(&e))?;
     identity(caller, &account, emu.now()).map_err(|why| Refusal::invalid_token(&why))
 }
 
@@ -57,7 +57,7 @@ pub async fn authorize(
     extra_ctx: &[(String, ContextValue)],
 ) -> Result<(), Refusal> {
     let id = caller_identity(emu, moto, caller).await?;
-    let account = moto.account().await.map_err(Refusal::internal)?;
+    let account = moto.account().await.map_err(|e| Refusal::internal(&e))?;
     let mut needs = calls::needs(call, &account);
     needs.extend(extra);
     for need in needs {

@@ -202,7 +202,12 @@ async fn handle(
     call.caller_user = user_name.as_deref();
     let forward = forward(moto, &parts, &caller, key_id, body.clone());
     match (service, action.as_str()) {
-        ("sts", "GetCallerIdentity") => answer(forward.await),
+        ("sts", "GetCallerIdentity") => match moto.account().await {
+            Ok(account) if !matches!(caller, Caller::Root) || emu.enforcing() => {
+                sts::get_caller_identity(&caller, &account)
+            }
+            _ => answer(forward.await),
+        },
         ("sts", "GetSessionToken") => {
             sts::get_session_token(emu, moto, &caller, key_id, &fields, forward).await
         }
@@ -378,7 +383,6 @@ fn changes_state(service: &str, action: &str) -> bool {
         .iter()
         .any(|p| action.starts_with(p));
     match service {
-        "iam" => !read,
         "sts" => false,
         "s3" => matches!(
             action,
@@ -393,6 +397,7 @@ fn changes_state(service: &str, action: &str) -> bool {
                 | "DeleteAlias"
                 | "ScheduleKeyDeletion"
         ),
+        // IAM and anything else: whatever is not a read.
         _ => !read,
     }
 }

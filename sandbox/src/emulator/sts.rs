@@ -29,12 +29,11 @@ fn invalid(message: &str) -> Resp {
     error(Protocol::Query, 400, "ValidationError", message)
 }
 
-fn duration(fields: &HashMap<String, String>, default: u64) -> Result<u64, Resp> {
+/// DurationSeconds, or `None` when it is not a number.
+fn duration(fields: &HashMap<String, String>, default: u64) -> Option<u64> {
     match fields.get("DurationSeconds") {
-        None => Ok(default),
-        Some(d) => d
-            .parse()
-            .map_err(|_| invalid("DurationSeconds must be a number")),
+        None => Some(default),
+        Some(d) => d.parse().ok(),
     }
 }
 
@@ -81,9 +80,8 @@ pub async fn get_session_token(
         );
     };
     let secs = match duration(fields, 43_200) {
-        Ok(s) if (900..=129_600).contains(&s) => s,
-        Ok(_) => return invalid("DurationSeconds must be between 900 and 129600"),
-        Err(r) => return r,
+        Some(s) if (900..=129_600).contains(&s) => s,
+        _ => return invalid("DurationSeconds must be a number between 900 and 129600"),
     };
     let mfa = match (fields.get("SerialNumber"), fields.get("TokenCode")) {
         (Some(serial), Some(code)) => {
@@ -147,9 +145,8 @@ pub async fn assume_role(
             SessionKind::Role { .. } => (None, Some(s.clone())),
         },
     };
-    let secs = match duration(fields, 3600) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(secs) = duration(fields, 3600) else {
+        return invalid("DurationSeconds must be a number");
     };
     if secs < 900 {
         return invalid("DurationSeconds must be at least 900");
@@ -264,6 +261,37 @@ pub async fn assume_role(
     }
     remember_secrets(emu, &text);
     Response::new(Full::new(Bytes::from(text)))
+}
+
+/// GetCallerIdentity as AWS answers it, from what the emulator knows of the caller
+/// (moto would name its own default user for the root key). No policy can deny it.
+pub fn get_caller_identity(caller: &Caller, account: &crate::authz::account::Account) -> Resp {
+    use crate::authz::account::ACCOUNT;
+    let user = |name: &str| {
+        let arn = account.users.get(name).map_or_else(
+            || format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+            |u| u.arn.clone(),
+        );
+        (arn, format!("AIDA{}", name.to_uppercase()))
+    };
+    let (arn, user_id) = match caller {
+        Caller::Root => (format!("arn:aws:iam::{ACCOUNT}:root"), ACCOUNT.to_owned()),
+        Caller::User { name } => user(name),
+        Caller::Session(s) => match &s.kind {
+            SessionKind::User { name, .. } => user(name),
+            SessionKind::Role { name, session_name } => (
+                format!("arn:aws:sts::{ACCOUNT}:assumed-role/{name}/{session_name}"),
+                format!("AROA{}:{session_name}", name.to_uppercase()),
+            ),
+        },
+    };
+    let body = format!(
+        "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>{arn}</Arn><UserId>{user_id}</UserId><Account>{ACCOUNT}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>keyward-emulator</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+    );
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut()
+        .insert("content-type", "text/xml".parse().expect("static"));
+    r
 }
 
 pub fn passthrough(a: Answer) -> Resp {

@@ -126,7 +126,7 @@ impl Moto {
         loop {
             let mut form = "Action=GetAccountAuthorizationDetails&Version=2010-05-08".to_owned();
             if let Some(m) = &marker {
-                form.push_str(&format!("&Marker={}", encode(m)));
+                form = form + "&Marker=" + &encode(m);
             }
             marker = account.add_details_page(&self.query(&form).await?)?;
             if marker.is_none() {
@@ -136,7 +136,7 @@ impl Moto {
         loop {
             let mut form = "Action=ListVirtualMFADevices&Version=2010-05-08".to_owned();
             if let Some(m) = &marker {
-                form.push_str(&format!("&Marker={}", encode(m)));
+                form = form + "&Marker=" + &encode(m);
             }
             marker = account.add_mfa_page(&self.query(&form).await?)?;
             if marker.is_none() {
