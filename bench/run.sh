@@ -3,7 +3,7 @@
 # run ./tests/run.sh once first, it installs them. BENCH_RUNS=1000 by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="${KEYWARD_TEST_VENV:-$HOME/.cache/keyward/test-venv}"
+venv="${KEYWARD_PYTHON_ENV:-$HOME/.cache/keyward/python}"
 [ -d "$venv/bin" ] && export PATH="$venv/bin:$PATH"
 cargo build --release --workspace --bins
 exec ./target/release/keyward-bench "$@"

@@ -30,14 +30,16 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# 2. Python parts in a venv of our own: moto's server, boto3 and the AWS CLI.
-venv="${KEYWARD_TEST_VENV:-$HOME/.cache/keyward/test-venv}"
-if ! "$venv/bin/python" -c 'import moto, boto3, awscli' 2>/dev/null; then
-  say "creating the test venv in $venv (moto[server], boto3, awscli)"
+# 2. Python parts, in the environment the demo also uses: moto's server, boto3, the AWS
+#    CLI v1 and principalmapper, pinned in sandbox/python-requirements.txt.
+venv="${KEYWARD_PYTHON_ENV:-$HOME/.cache/keyward/python}"
+if ! "$venv/bin/python" -c 'import moto, boto3, awscli, principalmapper' 2>/dev/null; then
+  say "installing moto, boto3, the AWS CLI and principalmapper into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6' 'boto3>=1.34' 'awscli>=1.32'
+  "$venv/bin/pip" install -q --disable-pip-version-check -r sandbox/python-requirements.txt
 fi
 export PATH="$venv/bin:$PATH"
+export KEYWARD_PYTHON_ENV="$venv"
 
 # 3. Build the binaries the end-to-end tests drive, then run every test.
 say "building"

@@ -129,43 +129,61 @@ pub fn decide(id: &Identity, check: &Check) -> Verdict {
             "because no session policy allows the action"
         }
     };
-    match &check.resource_policy {
-        ResourcePolicy::Key(_) => {
-            if rp_direct {
-                Verdict::allow("the key policy allows it")
-            } else if rp_account && identity_allows {
-                Verdict::allow("the key policy delegates to IAM, and IAM allows it")
-            } else if rp_account {
-                Verdict::deny(why_not())
-            } else {
-                Verdict::deny("because the key policy does not allow the action")
-            }
-        }
-        ResourcePolicy::Trust(_) => {
-            if rp_direct {
-                Verdict::allow("the role's trust policy names the caller")
-            } else if rp_account && identity_allows {
-                Verdict::allow("the trust policy delegates to IAM, and IAM allows it")
-            } else if rp_account {
-                Verdict::deny(why_not())
-            } else {
-                Verdict::deny("because the role's trust policy does not allow it")
-            }
-        }
+    let caps_ok = capped(boundary.as_ref()) && capped(session.as_ref());
+    let sides = Sides {
+        identity_allows,
+        caps_ok,
+        direct: rp_direct,
+        account: rp_account,
+        why_not: why_not(),
+    };
+    combine(&check.resource_policy, id.kind, &sides)
+}
+
+/// What the policies other than the resource's own said, for [`combine`].
+struct Sides {
+    identity_allows: bool,
+    /// The boundary and session policy (when present) allow the call.
+    caps_ok: bool,
+    direct: bool,
+    account: bool,
+    why_not: &'static str,
+}
+
+/// Joins the resource policy's answer with the identity side, as AWS does per kind.
+fn combine(policy: &ResourcePolicy, kind: Kind, s: &Sides) -> Verdict {
+    let (names, delegates, refuses) = match policy {
+        ResourcePolicy::Key(_) => (
+            "the key policy allows it",
+            "the key policy delegates to IAM, and IAM allows it",
+            "because the key policy does not allow the action",
+        ),
+        ResourcePolicy::Trust(_) => (
+            "the role's trust policy names the caller",
+            "the trust policy delegates to IAM, and IAM allows it",
+            "because the role's trust policy does not allow it",
+        ),
         ResourcePolicy::Plain(_) | ResourcePolicy::None => {
             // A resource policy naming a user is enough; naming a role is still capped
             // by the role's boundary and session policy.
-            let direct_ok = rp_direct
-                && (id.kind == Kind::User
-                    || (capped(boundary.as_ref()) && capped(session.as_ref())));
-            if direct_ok {
+            return if s.direct && (kind == Kind::User || s.caps_ok) {
                 Verdict::allow("a resource-based policy allows it")
-            } else if identity_allows {
+            } else if s.identity_allows {
                 Verdict::allow("an identity-based policy allows it")
             } else {
-                Verdict::deny(why_not())
-            }
+                Verdict::deny(s.why_not)
+            };
         }
+    };
+    // A key or trust policy must allow the call itself, or delegate it to IAM.
+    if s.direct {
+        Verdict::allow(names)
+    } else if s.account && s.identity_allows {
+        Verdict::allow(delegates)
+    } else if s.account {
+        Verdict::deny(s.why_not)
+    } else {
+        Verdict::deny(refuses)
     }
 }
 

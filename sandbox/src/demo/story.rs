@@ -60,30 +60,7 @@ pub fn run(w: &World, laptop: usize, work: usize) -> Result<()> {
     took(t);
 
     let t = step(2, "Set up alice's laptop, her first computer and admin: user alice-laptop, MFA, group, bucket and key policies, key into its keychain");
-    let phone = w.phone("alice-laptop");
-    let out = w
-        .keyward_as_root(
-            laptop,
-            &[
-                "setup",
-                "--owner",
-                "alice",
-                "--machine",
-                "laptop",
-                "--group",
-                "developers",
-                "--bucket",
-                "alice-data",
-                "--kms-key",
-                &key,
-                "--admin",
-                "--yes",
-                "--mfa-process",
-                &phone,
-            ],
-        )
-        .output()?;
-    show(&out, "keyward setup", 16)?;
+    setup_laptop(w, laptop, &key)?;
     took(t);
 
     let t = step(
@@ -102,6 +79,67 @@ pub fn run(w: &World, laptop: usize, work: usize) -> Result<()> {
         4,
         "The AWS CLI through credential_process: who am I, and the data my group allows",
     );
+    use_aws_cli(w, laptop)?;
+    took(t);
+
+    let t = step(
+        5,
+        "Enroll alice's work computer: a 15-minute code from the laptop, then pairing",
+    );
+    enroll_work(w, laptop, work)?;
+    took(t);
+
+    let t = step(
+        6,
+        "The laptop is stolen: revoke it from the work computer (an ordinary one)",
+    );
+    show(
+        &w.keyward(work, &["revoke", "laptop", "--yes"]).output()?,
+        "keyward revoke",
+        12,
+    )?;
+    took(t);
+
+    let t = step(
+        7,
+        "The laptop's key and sessions are refused; the account's admin finishes the cleanup",
+    );
+    after_revocation(w, laptop, work)?;
+    took(t);
+    Ok(())
+}
+
+/// Step 2: the first computer sets up the account pieces and becomes its admin.
+fn setup_laptop(w: &World, laptop: usize, key: &str) -> Result<()> {
+    let phone = w.phone("alice-laptop");
+    let out = w
+        .keyward_as_root(
+            laptop,
+            &[
+                "setup",
+                "--owner",
+                "alice",
+                "--machine",
+                "laptop",
+                "--group",
+                "developers",
+                "--bucket",
+                "alice-data",
+                "--kms-key",
+                key,
+                "--admin",
+                "--yes",
+                "--mfa-process",
+                &phone,
+            ],
+        )
+        .output()?;
+    show(&out, "keyward setup", 16)?;
+    Ok(())
+}
+
+/// Step 4: the AWS CLI gets its credentials the way a user's ~/.aws/config gives them.
+fn use_aws_cli(w: &World, laptop: usize) -> Result<()> {
     let cfg =
         std::fs::read_to_string(w.computers[laptop].home.join(".aws/config")).unwrap_or_default();
     for l in cfg
@@ -144,30 +182,12 @@ pub fn run(w: &World, laptop: usize, work: usize) -> Result<()> {
         "aws s3api list-objects-v2",
         2,
     )?;
-    took(t);
+    Ok(())
+}
 
-    let t = step(
-        5,
-        "Enroll alice's work computer: a 15-minute code from the laptop, then pairing",
-    );
-    enroll_work(w, laptop, work)?;
-    took(t);
-
-    let t = step(
-        6,
-        "The laptop is stolen: revoke it from the work computer (an ordinary one)",
-    );
-    show(
-        &w.keyward(work, &["revoke", "laptop", "--yes"]).output()?,
-        "keyward revoke",
-        12,
-    )?;
-    took(t);
-
-    let t = step(
-        7,
-        "The laptop's key and sessions are refused; the account's admin finishes the cleanup",
-    );
+/// Step 7: the stolen laptop is refused, and the root credentials finish what an
+/// ordinary computer may not do.
+fn after_revocation(w: &World, laptop: usize, work: usize) -> Result<()> {
     let out = w.keyward(laptop, &["status", "--check"]).output()?;
     for l in String::from_utf8_lossy(&out.stdout).lines().take(2) {
         println!("      │ {l}");
@@ -192,7 +212,6 @@ pub fn run(w: &World, laptop: usize, work: usize) -> Result<()> {
         "keyward machines",
         4,
     )?;
-    took(t);
     Ok(())
 }
 

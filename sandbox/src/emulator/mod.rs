@@ -166,40 +166,14 @@ async fn handle(
     let action = calls::action_name(&call);
     *emu.inner().counts.entry(action.clone()).or_default() += 1;
 
-    let caller = match emu.caller(key_id) {
+    let caller = match identify(emu, key_id, protocol) {
         Ok(c) => c,
-        Err(KeyProblem::Expired) => {
-            return error(
-                protocol,
-                403,
-                "ExpiredToken",
-                "The security token included in the request is expired",
-            )
-        }
-        Err(KeyProblem::Invalid)
-            if emu.enforcing() || emu.inner().rejected_keys.contains(key_id) =>
-        {
-            return error(
-                protocol,
-                403,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            )
-        }
-        Err(KeyProblem::Invalid) => Caller::Root,
+        Err(r) => return r,
     };
     if let Some(resp) = faults.before(&action).await {
         return resp;
     }
-    let user_name = match &caller {
-        Caller::User { name } => Some(name.clone()),
-        Caller::Session(s) => match &s.kind {
-            SessionKind::User { name, .. } => Some(name.clone()),
-            SessionKind::Role { .. } => None,
-        },
-        Caller::Root => None,
-    };
-    call.caller_user = user_name.as_deref();
+    call.caller_user = caller.user_name();
     let forward = forward(moto, &parts, &caller, key_id, body.clone());
     match (service, action.as_str()) {
         ("sts", "GetCallerIdentity") => match moto.account().await {
@@ -223,14 +197,52 @@ async fn handle(
             }
             let answered = forward.await;
             if let Ok(a) = &answered {
-                if (200..300).contains(&a.status) {
-                    learn(emu, &action, &fields, a);
-                    if changes_state(service, &action) {
-                        moto.invalidate().await;
-                    }
-                }
+                after_success(emu, moto, service, &action, &fields, a).await;
             }
             answer(answered)
+        }
+    }
+}
+
+/// Who signed the request. An unknown key is the root account's while nothing is
+/// enforced (moto's own tests sign with anything), and refused once it is.
+fn identify(emu: &Emulator, key_id: &str, protocol: Protocol) -> Result<Caller, Resp> {
+    match emu.caller(key_id) {
+        Ok(c) => Ok(c),
+        Err(KeyProblem::Expired) => Err(error(
+            protocol,
+            403,
+            "ExpiredToken",
+            "The security token included in the request is expired",
+        )),
+        Err(KeyProblem::Invalid)
+            if emu.enforcing() || emu.inner().rejected_keys.contains(key_id) =>
+        {
+            Err(error(
+                protocol,
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            ))
+        }
+        Err(KeyProblem::Invalid) => Ok(Caller::Root),
+    }
+}
+
+/// What a successful call teaches the emulator, and whether moto's account snapshot
+/// is stale now.
+async fn after_success(
+    emu: &Emulator,
+    moto: &Moto,
+    service: &str,
+    action: &str,
+    fields: &std::collections::HashMap<String, String>,
+    a: &upstream::Answer,
+) {
+    if (200..300).contains(&a.status) {
+        learn(emu, action, fields, a);
+        if changes_state(service, action) {
+            moto.invalidate().await;
         }
     }
 }

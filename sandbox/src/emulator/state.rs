@@ -16,6 +16,20 @@ pub enum Caller {
     Session(Arc<Session>),
 }
 
+impl Caller {
+    /// The IAM user behind the call: the key's owner, or the user a session belongs to.
+    pub fn user_name(&self) -> Option<&str> {
+        match self {
+            Caller::User { name } => Some(name),
+            Caller::Session(s) => match &s.kind {
+                SessionKind::User { name, .. } => Some(name),
+                SessionKind::Role { .. } => None,
+            },
+            Caller::Root => None,
+        }
+    }
+}
+
 /// Temporary credentials from GetSessionToken or AssumeRole.
 #[derive(Debug, Clone)]
 pub struct Session {

@@ -145,52 +145,18 @@ pub async fn assume_role(
             SessionKind::Role { .. } => (None, Some(s.clone())),
         },
     };
-    let Some(secs) = duration(fields, 3600) else {
-        return invalid("DurationSeconds must be a number");
+    let secs = match role_duration(moto, fields, &role_name, session.is_some()).await {
+        Ok(secs) => secs,
+        Err(r) => return r,
     };
-    if secs < 900 {
-        return invalid("DurationSeconds must be at least 900");
-    }
-    if session.is_some() && secs > 3600 {
-        return invalid("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.");
-    }
-    if secs > moto.role_max_session(&role_name).await {
-        return invalid(
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-        );
-    }
-    let mut extra_ctx: Vec<(String, ContextValue)> = Vec::new();
-    if let (Some(serial), Some(code)) = (fields.get("SerialNumber"), fields.get("TokenCode")) {
-        let Some(u) = &user else {
-            return error(
-                Protocol::Query,
-                403,
-                "AccessDenied",
-                "MultiFactorAuthentication failed: a role session has no MFA device",
-            );
-        };
-        if let Err(r) = check_code(emu, moto, u, serial, code).await {
-            return r;
-        }
-        extra_ctx.push((
-            "aws:MultiFactorAuthPresent".into(),
-            ContextValue::Boolean(true),
-        ));
-        extra_ctx.push(("aws:MultiFactorAuthAge".into(), ContextValue::Number(0.0)));
-    }
-    let inherited = session.as_ref().and_then(|s| s.source_identity.clone());
-    let requested = fields.get("SourceIdentity").cloned();
-    if let (Some(i), Some(r)) = (&inherited, &requested) {
-        if i != r {
-            return error(
-                Protocol::Query,
-                403,
-                "AccessDenied",
-                &format!("The source identity {i} of this session cannot be changed to {r}."),
-            );
-        }
-    }
-    let source_identity = requested.or(inherited);
+    let mut extra_ctx = match mfa_context(emu, moto, fields, user.as_deref()).await {
+        Ok(ctx) => ctx,
+        Err(r) => return r,
+    };
+    let source_identity = match source_identity(fields, session.as_deref()) {
+        Ok(si) => si,
+        Err(r) => return r,
+    };
     let mut extra = Vec::new();
     if let Some(si) = &source_identity {
         extra_ctx.push((
@@ -217,10 +183,116 @@ pub async fn assume_role(
         return passthrough(answer);
     }
     let mut text = String::from_utf8_lossy(&answer.body).into_owned();
-    // Transitive tags come along; new tags join them.
+    if let Some(id) = xml_value(&text, "AccessKeyId").map(str::to_owned) {
+        let s = role_session(
+            emu,
+            fields,
+            role_name,
+            secs,
+            session.as_deref(),
+            &source_identity,
+        );
+        emu.inner().sessions.insert(id, Arc::new(s));
+    }
+    if let Some(si) = &source_identity {
+        text = text.replacen(
+            "</AssumeRoleResult>",
+            &format!("<SourceIdentity>{si}</SourceIdentity></AssumeRoleResult>"),
+            1,
+        );
+    }
+    remember_secrets(emu, &text);
+    Response::new(Full::new(Bytes::from(text)))
+}
+
+/// The session length AWS would grant: 15 min at least, 1 h when chaining, and the
+/// role's own maximum.
+async fn role_duration(
+    moto: &Moto,
+    fields: &HashMap<String, String>,
+    role_name: &str,
+    chained: bool,
+) -> Result<u64, Resp> {
+    let Some(secs) = duration(fields, 3600) else {
+        return Err(invalid("DurationSeconds must be a number"));
+    };
+    if secs < 900 {
+        return Err(invalid("DurationSeconds must be at least 900"));
+    }
+    if chained && secs > 3600 {
+        return Err(invalid("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."));
+    }
+    if secs > moto.role_max_session(role_name).await {
+        return Err(invalid(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        ));
+    }
+    Ok(secs)
+}
+
+/// The MFA keys of the request context, after checking the code a user sent. A role
+/// session has no device of its own, so it cannot send one.
+async fn mfa_context(
+    emu: &Emulator,
+    moto: &Moto,
+    fields: &HashMap<String, String>,
+    user: Option<&str>,
+) -> Result<Vec<(String, ContextValue)>, Resp> {
+    let (Some(serial), Some(code)) = (fields.get("SerialNumber"), fields.get("TokenCode")) else {
+        return Ok(Vec::new());
+    };
+    let Some(u) = user else {
+        return Err(error(
+            Protocol::Query,
+            403,
+            "AccessDenied",
+            "MultiFactorAuthentication failed: a role session has no MFA device",
+        ));
+    };
+    check_code(emu, moto, u, serial, code).await?;
+    Ok(vec![
+        (
+            "aws:MultiFactorAuthPresent".into(),
+            ContextValue::Boolean(true),
+        ),
+        ("aws:MultiFactorAuthAge".into(), ContextValue::Number(0.0)),
+    ])
+}
+
+/// The new session's source identity: inherited from the caller's session, which may
+/// repeat it but never change it.
+fn source_identity(
+    fields: &HashMap<String, String>,
+    session: Option<&Session>,
+) -> Result<Option<String>, Resp> {
+    let inherited = session.and_then(|s| s.source_identity.clone());
+    let requested = fields.get("SourceIdentity").cloned();
+    if let (Some(i), Some(r)) = (&inherited, &requested) {
+        if i != r {
+            return Err(error(
+                Protocol::Query,
+                403,
+                "AccessDenied",
+                &format!("The source identity {i} of this session cannot be changed to {r}."),
+            ));
+        }
+    }
+    Ok(requested.or(inherited))
+}
+
+/// What the emulator remembers of a role session: transitive tags come along from the
+/// caller's session, and new tags join them.
+fn role_session(
+    emu: &Emulator,
+    fields: &HashMap<String, String>,
+    role_name: String,
+    secs: u64,
+    caller: Option<&Session>,
+    source_identity: &Option<String>,
+) -> Session {
     let mut tags: BTreeMap<String, String> = BTreeMap::new();
     let mut transitive: BTreeSet<String> = BTreeSet::new();
-    if let Some(s) = &session {
+    if let Some(s) = caller {
         for k in &s.transitive {
             if let Some(v) = s.tags.get(k) {
                 tags.insert(k.clone(), v.clone());
@@ -233,34 +305,21 @@ pub async fn assume_role(
     }
     transitive.extend(list_field(fields, "TransitiveTagKeys.member").unwrap_or_default());
     let now = emu.now();
-    if let Some(id) = xml_value(&text, "AccessKeyId").map(str::to_owned) {
-        let session_name = fields.get("RoleSessionName").cloned().unwrap_or_default();
-        let s = Session {
-            kind: SessionKind::Role {
-                name: role_name,
-                session_name,
-            },
-            issued: now,
-            expires: now + Duration::from_secs(secs),
-            mfa_at: None,
-            source_identity: source_identity.clone(),
-            tags,
-            transitive,
-            policy: fields
-                .get("Policy")
-                .and_then(|p| serde_json::from_str(p).ok()),
-        };
-        emu.inner().sessions.insert(id, Arc::new(s));
+    Session {
+        kind: SessionKind::Role {
+            name: role_name,
+            session_name: fields.get("RoleSessionName").cloned().unwrap_or_default(),
+        },
+        issued: now,
+        expires: now + Duration::from_secs(secs),
+        mfa_at: None,
+        source_identity: source_identity.clone(),
+        tags,
+        transitive,
+        policy: fields
+            .get("Policy")
+            .and_then(|p| serde_json::from_str(p).ok()),
     }
-    if let Some(si) = &source_identity {
-        text = text.replacen(
-            "</AssumeRoleResult>",
-            &format!("<SourceIdentity>{si}</SourceIdentity></AssumeRoleResult>"),
-            1,
-        );
-    }
-    remember_secrets(emu, &text);
-    Response::new(Full::new(Bytes::from(text)))
 }
 
 /// GetCallerIdentity as AWS answers it, from what the emulator knows of the caller
