@@ -18,8 +18,10 @@ pub struct DeregisterArgs {
     /// Show the plan; change nothing
     #[arg(long)]
     dry_run: bool,
+    /// Apply without asking
     #[arg(long)]
     yes: bool,
+    /// Print JSON on stdout (for scripts)
     #[arg(long)]
     json: bool,
 }

@@ -25,6 +25,7 @@ const MAX_SKEW: Duration = Duration::from_secs(300);
 
 #[derive(Args)]
 pub struct DoctorArgs {
+    /// Print JSON on stdout (for scripts)
     #[arg(long)]
     json: bool,
     /// Skip the clock check (it makes one unsigned-equivalent call to STS)

@@ -19,10 +19,13 @@ pub struct GrantArgs {
     /// Its owner (default: this computer's owner)
     #[arg(long)]
     owner: Option<String>,
+    /// Group to add it to (repeatable): groups are the whitelist of rights
     #[arg(long = "group", value_name = "G")]
     groups: Vec<String>,
+    /// Bucket whose policy should name it (repeatable)
     #[arg(long = "bucket", value_name = "B")]
     buckets: Vec<String>,
+    /// KMS key whose policy should name it (repeatable)
     #[arg(long = "kms-key", value_name = "K")]
     kms_keys: Vec<String>,
     /// Also deny uploads without aws:kms, and everyone not on the bucket's whitelist
@@ -30,10 +33,13 @@ pub struct GrantArgs {
     enforce_encryption: bool,
     #[command(flatten)]
     who: Who,
+    /// Show the plan and every document; change nothing
     #[arg(long)]
     dry_run: bool,
+    /// Apply without asking
     #[arg(long)]
     yes: bool,
+    /// Print JSON on stdout (for scripts)
     #[arg(long)]
     json: bool,
 }

@@ -32,6 +32,7 @@ pub struct InitArgs {
     /// Guard this role: revoking a machine then ends its sessions of the role (repeatable)
     #[arg(long = "guard-role", value_name = "ROLE")]
     guard_roles: Vec<String>,
+    /// AWS region for STS and the API calls (default: the profile's, else us-east-1)
     #[arg(long, value_name = "R")]
     region: Option<String>,
     /// Show the plan and every document; change nothing

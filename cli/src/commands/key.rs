@@ -14,6 +14,7 @@ use crate::local::aws_config as awsfiles;
 pub enum KeyCommand {
     /// Import an access key from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the credentials file
     Import {
+        /// The keyward profile whose key this is
         #[arg(long)]
         profile: String,
         /// Read the key from this section of the plaintext credentials file
@@ -25,6 +26,7 @@ pub enum KeyCommand {
     },
     /// Delete the key from the keychain
     Remove {
+        /// The keyward profile whose key this is
         #[arg(long)]
         profile: String,
     },

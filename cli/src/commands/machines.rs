@@ -21,6 +21,7 @@ pub struct MachinesArgs {
     /// As an admin: only this owner's machines (default: every owner)
     #[arg(long)]
     owner: Option<String>,
+    /// Print JSON on stdout (for scripts)
     #[arg(long)]
     json: bool,
 }

@@ -12,6 +12,7 @@ pub enum ProfileCommand {
     Add(AddArgs),
     /// List profiles
     List {
+        /// Print JSON on stdout (for scripts)
         #[arg(long)]
         json: bool,
     },
@@ -25,6 +26,7 @@ pub struct AddArgs {
     /// MFA device ARN (base profile)
     #[arg(long, value_name = "ARN", conflicts_with_all = ["role_arn", "source", "duration", "external_id"])]
     mfa_serial: Option<String>,
+    /// AWS region for STS and the API calls (default: the profile's, else us-east-1)
     #[arg(long, value_name = "R")]
     region: Option<String>,
     /// Base session length, e.g. 12h (AWS allows 15m to 36h)
@@ -42,6 +44,7 @@ pub struct AddArgs {
     /// Role session length, e.g. 1h; over 1h the role is assumed directly with MFA
     #[arg(long, value_name = "D")]
     duration: Option<String>,
+    /// External ID the role's trust policy requires
     #[arg(long, value_name = "X")]
     external_id: Option<String>,
 }

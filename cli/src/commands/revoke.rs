@@ -35,6 +35,7 @@ pub struct RevokeArgs {
     /// Also remove it from this KMS key's policy (repeatable)
     #[arg(long = "kms-key", value_name = "K")]
     kms_keys: Vec<String>,
+    /// Print JSON on stdout (for scripts)
     #[arg(long)]
     json: bool,
 }

@@ -13,18 +13,21 @@ pub struct LoginArgs {
     /// Defaults to AWS_PROFILE, else the only base profile
     #[arg(long)]
     profile: Option<String>,
+    /// Print JSON on stdout (for scripts)
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args)]
 pub struct LockArgs {
+    /// Print JSON on stdout (for scripts)
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args)]
 pub struct StatusArgs {
+    /// Print JSON on stdout (for scripts)
     #[arg(long)]
     json: bool,
     /// First ask STS whether this computer's keys still exist

@@ -57,6 +57,7 @@ pub struct SetupArgs {
     /// keyward/AWS profile name to write (default: the IAM user name)
     #[arg(long)]
     profile: Option<String>,
+    /// AWS region for STS and the API calls (default: the profile's, else us-east-1)
     #[arg(long, value_name = "R")]
     region: Option<String>,
     /// Command that prints the current MFA code, run without a shell

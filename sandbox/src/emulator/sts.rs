@@ -190,7 +190,7 @@ pub async fn assume_role(
             role_name,
             secs,
             session.as_deref(),
-            &source_identity,
+            source_identity.as_ref(),
         );
         emu.inner().sessions.insert(id, Arc::new(s));
     }
@@ -288,7 +288,7 @@ fn role_session(
     role_name: String,
     secs: u64,
     caller: Option<&Session>,
-    source_identity: &Option<String>,
+    source_identity: Option<&String>,
 ) -> Session {
     let mut tags: BTreeMap<String, String> = BTreeMap::new();
     let mut transitive: BTreeSet<String> = BTreeSet::new();
@@ -313,7 +313,7 @@ fn role_session(
         issued: now,
         expires: now + Duration::from_secs(secs),
         mfa_at: None,
-        source_identity: source_identity.clone(),
+        source_identity: source_identity.cloned(),
         tags,
         transitive,
         policy: fields
