@@ -12,24 +12,17 @@ use crate::ui;
 
 #[derive(Args)]
 pub struct DeregisterArgs {
+    #[command(flatten)]
+    run: RunMode,
     /// This computer's keyward profile (default: the only base profile)
     #[arg(long)]
     profile: Option<String>,
-    /// Show the plan; change nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// Apply without asking
-    #[arg(long)]
-    yes: bool,
-    /// Print JSON on stdout (for scripts)
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn deregister(a: &DeregisterArgs) -> Result<()> {
     crate::runtime()?.block_on(async {
         let who = Who { profile: a.profile.clone(), ..Who::default() };
-        let actor = actor::as_machine(&who, a.yes, a.json).await?;
+        let actor = actor::as_machine(&who, a.run.yes, a.run.json).await?;
         let me = actor.me.clone().context("not a machine user")?;
         let profile = actor.profile.clone().context("no profile")?;
         let user = me.name.clone();
@@ -42,12 +35,12 @@ pub fn deregister(a: &DeregisterArgs) -> Result<()> {
         plan.push(Step::DeleteKeys { user: user.clone(), needs: Needs::Machine });
         plan.push(Step::AttachDenyAll { user: user.clone() });
         plan.push(Step::ForgetLocal { profile });
-        let mode = RunMode { dry_run: a.dry_run, yes: a.yes, json: a.json };
+        let mode = a.run;
         let report = execute(&plan, &actor.cx, mode).await?;
         if report.failed() {
             bail!("deregistration is incomplete; run `keyward deregister --yes` again to finish");
         }
-        if !a.json && !a.dry_run {
+        if !a.run.json && !a.run.dry_run {
             println!("{user} is deregistered: its key, MFA device and sessions are gone, and nothing of it is left on this computer");
             ui::note(&format!("an admin finishes with `keyward revoke {user} --purge` (groups and policies it may still be in, the role guard, the user itself)"));
         }

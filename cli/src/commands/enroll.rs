@@ -11,14 +11,13 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use zeroize::Zeroizing;
 
-use super::{execute, RunMode};
+use super::{execute, Rights, RunMode};
 use crate::actor::{self, Actor, Who};
 use crate::enroll_code::{self, EnrollCode};
 use crate::iam::documents::{self as docs, Whitelists};
-use crate::iam::resources::PolicyHome;
 use crate::iam::{credentials, describe, roles, users};
 use crate::names;
-use crate::plan::{Plan, Step};
+use crate::plan::{grant_steps, Plan};
 use crate::ui;
 
 /// AWS's shortest session, and the promise of an enrollment code.
@@ -32,15 +31,8 @@ pub struct EnrollArgs {
     /// Whose computer it is (default: this computer's owner)
     #[arg(long)]
     owner: Option<String>,
-    /// Group to grant once it appears (repeatable)
-    #[arg(long = "group", value_name = "G")]
-    groups: Vec<String>,
-    /// Bucket policy to name it in once it appears (repeatable)
-    #[arg(long = "bucket", value_name = "B")]
-    buckets: Vec<String>,
-    /// KMS key policy to name it in once it appears (repeatable)
-    #[arg(long = "kms-key", value_name = "K")]
-    kms_keys: Vec<String>,
+    #[command(flatten)]
+    rights: Rights,
     /// This computer's keyward profile (default: the only base profile)
     #[arg(long)]
     profile: Option<String>,
@@ -85,7 +77,7 @@ pub fn enroll(a: &EnrollArgs) -> Result<()> {
         if let Some(u) = users::get_user(admin, &user).await? {
             bail!("{user} exists already{}; pick another --machine name, or revoke it first", if u.is_enrolled() { " and is registered" } else { " (an unfinished registration: `keyward revoke` it)" });
         }
-        let grants = Whitelists { groups: a.groups.clone(), buckets: a.buckets.clone(), kms_keys: a.kms_keys.clone() };
+        let grants = a.rights.whitelists();
         let grants = check_whitelisted(admin, grants).await?;
         let code = mint(&actor, &owner, &machine, &grants).await?;
         show_code(&code, a.json)?;
@@ -279,25 +271,7 @@ fn confirm_pairing(user: &str, pairing: &str, a: &EnrollArgs) -> Result<()> {
 
 async fn grant(actor: &Actor, user: &str, w: &Whitelists, a: &EnrollArgs) -> Result<()> {
     let mut plan = Plan::new(format!("grant {user} its rights"));
-    for g in &w.groups {
-        plan.push(Step::JoinGroup {
-            user: user.to_owned(),
-            group: g.clone(),
-        });
-    }
-    let homes = w
-        .buckets
-        .iter()
-        .cloned()
-        .map(PolicyHome::Bucket)
-        .chain(w.kms_keys.iter().cloned().map(PolicyHome::Key));
-    for home in homes {
-        plan.push(Step::NameInPolicy {
-            user: user.to_owned(),
-            home,
-            enforce: false,
-        });
-    }
+    plan.steps.extend(grant_steps(user, w, false));
     let mode = RunMode {
         dry_run: false,
         yes: true,

@@ -5,48 +5,35 @@
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::{execute, RunMode};
+use super::{execute, Rights, RunMode};
 use crate::actor::{self, Who};
-use crate::iam::resources::{self, PolicyHome};
+use crate::iam::documents::Whitelists;
+use crate::iam::resources;
 use crate::iam::users;
 use crate::names;
-use crate::plan::{Plan, Step};
+use crate::plan::{grant_steps, Plan};
 
 #[derive(Args)]
 pub struct GrantArgs {
+    #[command(flatten)]
+    run: RunMode,
     /// The machine (`work`) or its IAM user (`alice-work`)
     machine: String,
     /// Its owner (default: this computer's owner)
     #[arg(long)]
     owner: Option<String>,
-    /// Group to add it to (repeatable): groups are the whitelist of rights
-    #[arg(long = "group", value_name = "G")]
-    groups: Vec<String>,
-    /// Bucket whose policy should name it (repeatable)
-    #[arg(long = "bucket", value_name = "B")]
-    buckets: Vec<String>,
-    /// KMS key whose policy should name it (repeatable)
-    #[arg(long = "kms-key", value_name = "K")]
-    kms_keys: Vec<String>,
+    #[command(flatten)]
+    rights: Rights,
     /// Also deny uploads without aws:kms, and everyone not on the bucket's whitelist
     #[arg(long)]
     enforce_encryption: bool,
     #[command(flatten)]
     who: Who,
-    /// Show the plan and every document; change nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// Apply without asking
-    #[arg(long)]
-    yes: bool,
-    /// Print JSON on stdout (for scripts)
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn grant(a: &GrantArgs) -> Result<()> {
     crate::runtime()?.block_on(async {
-        let actor = actor::as_machine(&a.who, a.yes, a.json).await?;
+        let actor = actor::as_machine(&a.who, a.run.yes, a.run.json).await?;
         let Some(admin) = actor.cx.admin.as_ref() else {
             bail!("granting needs an admin: run it on an admin computer, or with --admin-profile");
         };
@@ -58,38 +45,23 @@ pub fn grant(a: &GrantArgs) -> Result<()> {
         if !target.is_machine() || target.revoked_at().is_some() || !target.is_enrolled() {
             bail!("{user} is not a registered, active keyward machine; nothing was granted");
         }
+        let mut kms_keys = Vec::new();
+        for k in &a.rights.kms_keys {
+            let arn = resources::kms_key_arn(admin, k).await?;
+            kms_keys.push(arn.unwrap_or_else(|| k.clone()));
+        }
+        let w = Whitelists {
+            groups: a.rights.groups.clone(),
+            buckets: a.rights.buckets.clone(),
+            kms_keys,
+        };
         let mut plan = Plan::new(format!("grant {user}"));
-        for g in &a.groups {
-            plan.push(Step::JoinGroup {
-                user: user.clone(),
-                group: g.clone(),
-            });
-        }
-        for b in &a.buckets {
-            plan.push(Step::NameInPolicy {
-                user: user.clone(),
-                home: PolicyHome::Bucket(b.clone()),
-                enforce: a.enforce_encryption,
-            });
-        }
-        for k in &a.kms_keys {
-            let arn = resources::kms_key_arn(admin, k)
-                .await?
-                .unwrap_or_else(|| k.clone());
-            plan.push(Step::NameInPolicy {
-                user: user.clone(),
-                home: PolicyHome::Key(arn),
-                enforce: false,
-            });
-        }
+        plan.steps
+            .extend(grant_steps(&user, &w, a.enforce_encryption));
         if plan.steps.is_empty() {
             bail!("nothing to grant: give --group, --bucket or --kms-key");
         }
-        let mode = RunMode {
-            dry_run: a.dry_run,
-            yes: a.yes,
-            json: a.json,
-        };
+        let mode = a.run;
         let report = execute(&plan, &actor.cx, mode).await?;
         if report.failed() {
             bail!("granting stopped at a failed step; run `keyward grant` again to finish");

@@ -14,6 +14,8 @@ use crate::plan::Plan;
 
 #[derive(Args)]
 pub struct InitArgs {
+    #[command(flatten)]
+    run: RunMode,
     /// AWS profile with the account's admin credentials (default: the standard chain)
     #[arg(long, value_name = "P")]
     admin_profile: Option<String>,
@@ -35,21 +37,12 @@ pub struct InitArgs {
     /// AWS region for STS and the API calls (default: the profile's, else us-east-1)
     #[arg(long, value_name = "R")]
     region: Option<String>,
-    /// Show the plan and every document; change nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// Apply without asking
-    #[arg(long)]
-    yes: bool,
-    /// Print the plan's report as JSON on stdout
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn init(a: &InitArgs) -> Result<()> {
     crate::runtime()?.block_on(async {
         let who = Who { admin: true, admin_profile: a.admin_profile.clone(), ..Who::default() };
-        let actor = actor::as_bootstrap(&who, a.region.as_deref(), a.yes, a.json).await?;
+        let actor = actor::as_bootstrap(&who, a.region.as_deref(), a.run.yes, a.run.json).await?;
         let aws = actor.cx.admin.as_ref().expect("bootstrap");
         let whitelists = account::resolve(
             aws,
@@ -72,15 +65,15 @@ pub fn init(a: &InitArgs) -> Result<()> {
         for step in account::steps(&state, &req) {
             plan.push(step);
         }
-        if a.dry_run && !a.json {
+        if a.run.dry_run && !a.run.json {
             print_documents(&plan);
         }
-        let mode = RunMode { dry_run: a.dry_run, yes: a.yes, json: a.json };
+        let mode = a.run;
         let report = execute(&plan, &actor.cx, mode).await?;
         if report.failed() {
             anyhow::bail!("init stopped at a failed step; run `keyward init` again to finish");
         }
-        if !a.json && !a.dry_run {
+        if !a.run.json && !a.run.dry_run {
             if report.changed() {
                 println!("account {}: keyward is set up", actor.cx.arns.account);
             } else {

@@ -21,12 +21,43 @@ use anyhow::{bail, Result};
 use crate::plan::{self, Cx, Plan, Report};
 use crate::ui;
 
-/// How a command wants its plan run.
-#[derive(Debug, Clone, Copy, Default)]
+/// The whitelists a computer is put on: the same three options wherever rights are
+/// granted (setup, enroll, grant).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Rights {
+    /// Group the computer joins (repeatable): groups are the whitelist of rights
+    #[arg(long = "group", value_name = "G")]
+    pub groups: Vec<String>,
+    /// Bucket whose policy names the computer (repeatable)
+    #[arg(long = "bucket", value_name = "B")]
+    pub buckets: Vec<String>,
+    /// KMS key whose policy names the computer (repeatable)
+    #[arg(long = "kms-key", value_name = "K")]
+    pub kms_keys: Vec<String>,
+}
+
+impl Rights {
+    pub fn whitelists(&self) -> crate::iam::documents::Whitelists {
+        crate::iam::documents::Whitelists {
+            groups: self.groups.clone(),
+            buckets: self.buckets.clone(),
+            kms_keys: self.kms_keys.clone(),
+        }
+    }
+}
+
+/// How a command wants its plan run: the same three flags on every command that
+/// changes IAM.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct RunMode {
+    /// Show the plan and every document; change nothing
+    #[arg(long)]
     pub dry_run: bool,
-    /// Skip the question before changes (and the policy diffs' questions).
+    /// Apply without asking (policy edits included)
+    #[arg(long)]
     pub yes: bool,
+    /// Print the plan's report as JSON on stdout
+    #[arg(long)]
     pub json: bool,
 }
 

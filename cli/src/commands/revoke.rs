@@ -16,16 +16,12 @@ use crate::ui;
 
 #[derive(Args)]
 pub struct RevokeArgs {
+    #[command(flatten)]
+    run: RunMode,
     /// The machine (`laptop`) or its IAM user (`alice-laptop`)
     machine: String,
     #[command(flatten)]
     who: Who,
-    /// Show the plan; change nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// Do not ask before changing anything
-    #[arg(long)]
-    yes: bool,
     /// Also delete the IAM user (an admin; default: keep a tagged tombstone)
     #[arg(long)]
     purge: bool,
@@ -35,14 +31,11 @@ pub struct RevokeArgs {
     /// Also remove it from this KMS key's policy (repeatable)
     #[arg(long = "kms-key", value_name = "K")]
     kms_keys: Vec<String>,
-    /// Print JSON on stdout (for scripts)
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn revoke(a: &RevokeArgs) -> Result<()> {
     crate::runtime()?.block_on(async {
-        let actor = actor::as_machine(&a.who, a.yes, a.json).await?;
+        let actor = actor::as_machine(&a.who, a.run.yes, a.run.json).await?;
         let target = find_target(&actor, &a.machine).await?;
         let owner = target.owner().unwrap_or_default().to_owned();
         let user = target.name.clone();
@@ -93,13 +86,9 @@ pub fn revoke(a: &RevokeArgs) -> Result<()> {
                 needs: Needs::Admin,
             });
         }
-        let mode = RunMode {
-            dry_run: a.dry_run,
-            yes: a.yes,
-            json: a.json,
-        };
+        let mode = a.run;
         let report = execute(&plan, &actor.cx, mode).await?;
-        conclude(&report, &user, &a.machine, a.json || a.dry_run)
+        conclude(&report, &user, &a.machine, a.run.json || a.run.dry_run)
     })
 }
 

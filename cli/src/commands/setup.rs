@@ -11,36 +11,30 @@ use clap::Args;
 use keyward_daemon::config::ProfileEntry;
 use zeroize::Zeroizing;
 
-use super::{execute, RunMode};
+use super::{execute, Rights, RunMode};
 use crate::account::{self, AccountState, Request};
 use crate::actor::{self, Who};
 use crate::clients::Aws;
 use crate::enroll_code::{self, EnrollCode};
 use crate::iam::documents::{self as docs, Arns, Whitelists};
-use crate::iam::resources::PolicyHome;
 use crate::iam::users;
 use crate::local::{keychain, profiles};
 use crate::names;
-use crate::plan::{Cx, Needs, Plan, Step};
+use crate::plan::{grant_steps, Cx, Needs, Plan, Step};
 use crate::ui;
 
 #[derive(Args)]
 pub struct SetupArgs {
+    #[command(flatten)]
+    run: RunMode,
     /// Whose computer this is; the IAM user is <owner>-<machine>
     #[arg(long)]
     owner: Option<String>,
     /// This computer's name (default: its hostname, made IAM-safe)
     #[arg(long)]
     machine: Option<String>,
-    /// Group to join (repeatable): groups are the whitelist of rights
-    #[arg(long = "group", value_name = "G")]
-    groups: Vec<String>,
-    /// Bucket whose policy should name this computer (repeatable)
-    #[arg(long = "bucket", value_name = "B")]
-    buckets: Vec<String>,
-    /// KMS key whose policy should name this computer (repeatable)
-    #[arg(long = "kms-key", value_name = "K")]
-    kms_keys: Vec<String>,
+    #[command(flatten)]
+    rights: Rights,
     /// Also deny uploads without aws:kms, and everyone not on the bucket's whitelist
     #[arg(long)]
     enforce_encryption: bool,
@@ -66,15 +60,6 @@ pub struct SetupArgs {
     /// Base session length, e.g. 12h
     #[arg(long, value_name = "D")]
     session_duration: Option<String>,
-    /// Apply without asking (policy edits included)
-    #[arg(long)]
-    yes: bool,
-    /// Show what would be done; change nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// Print the plan's report as JSON on stdout
-    #[arg(long)]
-    json: bool,
     /// Undo a registration of this computer that did not finish
     #[arg(long)]
     abort: bool,
@@ -119,7 +104,13 @@ fn local(a: &SetupArgs) -> Result<Local> {
         .transpose()?;
     if !a.enroll
         && code.is_none()
-        && (a.groups.iter().chain(&a.buckets).chain(&a.kms_keys)).any(String::is_empty)
+        && (a
+            .rights
+            .groups
+            .iter()
+            .chain(&a.rights.buckets)
+            .chain(&a.rights.kms_keys))
+        .any(String::is_empty)
     {
         bail!("empty --group, --bucket or --kms-key");
     }
@@ -163,7 +154,7 @@ pub fn setup(a: &SetupArgs) -> Result<()> {
             Some(c) => enrolled_cx(c, a).await?,
             None => {
                 let who = Who { admin: true, admin_profile: a.admin_profile.clone(), ..Who::default() };
-                actor::as_bootstrap(&who, a.region.as_deref(), a.yes, a.json).await?.cx
+                actor::as_bootstrap(&who, a.region.as_deref(), a.run.yes, a.run.json).await?.cx
             }
         };
         cx.mfa_process.clone_from(&l.mfa_process);
@@ -177,7 +168,7 @@ pub fn setup(a: &SetupArgs) -> Result<()> {
         } else {
             bootstrap_plan(&cx, a, &l).await?
         };
-        let mode = RunMode { dry_run: a.dry_run, yes: a.yes || a.abort, json: a.json };
+        let mode = RunMode { yes: a.run.yes || a.abort, ..a.run };
         let report = execute(&plan, &cx, mode).await?;
         if report.failed() {
             if a.abort {
@@ -185,15 +176,15 @@ pub fn setup(a: &SetupArgs) -> Result<()> {
             }
             bail!("setup stopped at a failed step; fix what it says and run `keyward setup` again to continue, or `keyward setup --abort` to undo");
         }
-        if a.dry_run {
+        if a.run.dry_run {
             return Ok(());
         }
         if a.abort {
-            if !a.json {
+            if !a.run.json {
                 println!("removed every trace of {}", l.user);
             }
         } else {
-            after_setup(&cx, &l, report.changed(), a.json).await;
+            after_setup(&cx, &l, report.changed(), a.run.json).await;
         }
         Ok(())
     })
@@ -225,8 +216,8 @@ async fn enrolled_cx(code: &EnrollCode, a: &SetupArgs) -> Result<Cx> {
         admin: None,
         bootstrap: false,
         registrar: Some(aws),
-        yes: a.yes,
-        quiet: a.json,
+        yes: a.run.yes,
+        quiet: a.run.json,
         actor: code.issued_by.clone(),
         mfa_process: None,
     })
@@ -271,35 +262,9 @@ fn key_and_mark(plan: &mut Plan, l: &Local) {
     });
 }
 
-fn grants(plan: &mut Plan, l: &Local, w: &Whitelists, enforce: bool) {
-    for g in &w.groups {
-        plan.push(Step::JoinGroup {
-            user: l.user.clone(),
-            group: g.clone(),
-        });
-    }
-    let homes = w
-        .buckets
-        .iter()
-        .cloned()
-        .map(PolicyHome::Bucket)
-        .chain(w.kms_keys.iter().cloned().map(PolicyHome::Key));
-    for home in homes {
-        plan.push(Step::NameInPolicy {
-            user: l.user.clone(),
-            home,
-            enforce,
-        });
-    }
-}
-
 async fn bootstrap_plan(cx: &Cx, a: &SetupArgs, l: &Local) -> Result<Plan> {
     let aws = cx.admin.as_ref().expect("bootstrap");
-    let requested = Whitelists {
-        groups: a.groups.clone(),
-        buckets: a.buckets.clone(),
-        kms_keys: a.kms_keys.clone(),
-    };
+    let requested = a.rights.whitelists();
     let whitelists = account::resolve(aws, requested).await?;
     let state = AccountState::read(aws, &cx.arns).await?;
     let req = Request {
@@ -315,7 +280,8 @@ async fn bootstrap_plan(cx: &Cx, a: &SetupArgs, l: &Local) -> Result<Plan> {
         plan.push(step);
     }
     registration(&mut plan, l);
-    grants(&mut plan, l, &whitelists, a.enforce_encryption);
+    plan.steps
+        .extend(grant_steps(&l.user, &whitelists, a.enforce_encryption));
     key_and_mark(&mut plan, l);
     if a.admin {
         plan.push(Step::DesignateAdmin {
@@ -339,7 +305,7 @@ fn enrolled_plan(cx: &Cx, a: &SetupArgs, l: &Local) -> Plan {
         buckets: code.buckets.clone(),
         kms_keys: code.kms_keys.clone(),
     };
-    grants(&mut plan, l, &w, false);
+    plan.steps.extend(grant_steps(&l.user, &w, false));
     local_steps(&mut plan, cx, a, l, code.region.clone());
     plan
 }

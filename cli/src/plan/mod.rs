@@ -8,6 +8,7 @@
 mod account;
 mod local;
 mod register;
+pub use register::grant_steps;
 mod report;
 mod revoke;
 pub mod step;

@@ -11,13 +11,33 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::account::keepers;
-use super::{Cx, State};
+use super::{Cx, State, Step};
 use crate::clients::Aws;
-use crate::iam::documents::{self as docs};
+use crate::iam::documents::{self as docs, Whitelists};
 use crate::iam::resources::{self, Edit, PolicyHome};
 use crate::iam::{credentials, key_suffix, policy, users};
 use crate::local::keychain;
 use crate::ui;
+
+/// The steps that put `user` on the whitelists: its groups, then each bucket and key
+/// policy (`enforce` adds the bucket's encryption and outsider denies).
+pub fn grant_steps(user: &str, w: &Whitelists, enforce: bool) -> Vec<Step> {
+    let groups = w.groups.iter().map(|g| Step::JoinGroup {
+        user: user.to_owned(),
+        group: g.clone(),
+    });
+    let buckets = w.buckets.iter().map(|b| Step::NameInPolicy {
+        user: user.to_owned(),
+        home: PolicyHome::Bucket(b.clone()),
+        enforce,
+    });
+    let keys = w.kms_keys.iter().map(|k| Step::NameInPolicy {
+        user: user.to_owned(),
+        home: PolicyHome::Key(k.clone()),
+        enforce: false,
+    });
+    groups.chain(buckets).chain(keys).collect()
+}
 
 pub async fn check_user(aws: &Aws, user: &str, owner: &str) -> Result<State> {
     let Some(u) = users::get_user(aws, user).await? else {
