@@ -2,8 +2,10 @@
 //! (singleflight), one MFA prompt per device at a time (a lease), refresh-ahead for
 //! role credentials, and the TOTP reuse guard.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,6 +18,9 @@ use crate::keychain::KeyStore;
 use crate::session::{AccessKey, Session};
 use crate::sts::{AssumeRoleRequest, Caller, StsError, Upstream};
 
+mod mfa_guard;
+use mfa_guard::{Admission, MfaGuard};
+
 /// Never hand out less than this.
 pub const MIN_REMAINING: Duration = Duration::from_secs(MIN_REMAINING_SECS);
 /// Role credentials are refreshed from the base session once they get this close.
@@ -27,20 +32,16 @@ const LEASE_MFA_PROCESS: Duration = Duration::from_secs(30);
 const LEASE_TERMINAL: Duration = Duration::from_secs(120);
 /// How long a request waits for someone else's prompt.
 const MAX_WAIT: Duration = Duration::from_secs(125);
-/// A used code is remembered this long (AWS accepts a code for about one step either side).
-const CODE_MEMORY: Duration = Duration::from_secs(120);
-const TOTP_STEP: u64 = 30;
 
 type Outcome = Result<Arc<Session>, ErrorBody>;
 
-#[derive(Default)]
 struct State {
     sessions: HashMap<String, Arc<Session>>,
     flights: HashMap<String, watch::Receiver<Option<Outcome>>>,
     /// MFA serial -> until when one caller holds the prompt.
     leases: HashMap<String, Instant>,
-    /// MFA serial -> last code sent and when.
-    last_codes: HashMap<String, (Zeroizing<String>, Instant)>,
+    /// Which codes may go to STS: reuse, wrong-code backoff, restarts.
+    guard: MfaGuard,
     /// Role profile -> last failed refresh.
     failed: HashMap<String, Instant>,
     /// Base profile -> the access key id STS refused as invalid.
@@ -94,10 +95,70 @@ pub struct Broker<U: Upstream> {
     config: ConfigSource,
     state: Mutex<State>,
     generation: watch::Sender<u64>,
+    /// Requests being worked on (not `status`): a helper that waits on one of them
+    /// asks `status` whether the daemon is busy or hung.
+    working: AtomicUsize,
+    /// The daemon's own values of [`keyward_proto::RELEVANT_ENV`].
+    environment: BTreeMap<String, String>,
+}
+
+/// Counts a request as being worked on while it lives.
+pub struct Working<'a>(&'a AtomicUsize);
+
+impl Drop for Working<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// This process's values of the variables that decide where STS calls and keychain
+/// access go; a proxy's user and password are hidden.
+pub fn relevant_environment() -> BTreeMap<String, String> {
+    keyward_proto::RELEVANT_ENV
+        .iter()
+        .filter_map(|k| {
+            std::env::var(k)
+                .ok()
+                .map(|v| ((*k).to_owned(), keyward_proto::hide_userinfo(&v)))
+        })
+        .collect()
 }
 
 fn err(kind: ErrorKind, message: impl Into<String>) -> ErrorBody {
     ErrorBody::new(kind, message)
+}
+
+/// Why the guard kept a code from STS, in words that say when to try again.
+fn not_admitted(a: &Admission, profile: &str, serial: &str) -> ErrorBody {
+    let mut e = match a {
+        Admission::Reused { retry_after } => {
+            let mut e = err(
+                ErrorKind::MfaReused,
+                format!("that MFA code was already used; wait {retry_after} s for the next one and run `keyward login --profile {profile}`"),
+            );
+            e.retry_after_secs = Some(*retry_after);
+            e
+        }
+        Admission::RefusedBefore => err(
+            ErrorKind::MfaInvalid,
+            format!("AWS refused this same code a moment ago; enter the current code of {serial}"),
+        ),
+        Admission::Throttled { retry_after } => {
+            let at = SystemTime::now() + Duration::from_secs(*retry_after);
+            let mut e = err(
+                ErrorKind::MfaThrottled,
+                format!(
+                    "too many wrong MFA codes for {serial}: the next try is allowed in {retry_after} s (at {})",
+                    humantime::format_rfc3339_seconds(at)
+                ),
+            );
+            e.retry_after_secs = Some(*retry_after);
+            e
+        }
+        Admission::Go => err(ErrorKind::Internal, "admitted"),
+    };
+    e.mfa_serial = Some(serial.to_owned());
+    e
 }
 
 fn revoked_error(profile: &str) -> ErrorBody {
@@ -107,23 +168,45 @@ fn revoked_error(profile: &str) -> ErrorBody {
     )
 }
 
-fn seconds_to_next_step() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    TOTP_STEP - now % TOTP_STEP
-}
-
 impl<U: Upstream> Broker<U> {
+    /// A broker whose MFA steps stay in memory (tests).
     pub fn new(upstream: U, keys: Arc<dyn KeyStore>, config_path: PathBuf) -> Arc<Self> {
+        Self::with_mfa_store(upstream, keys, config_path, None)
+    }
+
+    /// A broker that keeps the TOTP step of each sent code in `mfa_store`, so that a
+    /// restarted daemon never resends a code AWS already took.
+    pub fn with_mfa_store(
+        upstream: U,
+        keys: Arc<dyn KeyStore>,
+        config_path: PathBuf,
+        mfa_store: Option<PathBuf>,
+    ) -> Arc<Self> {
+        let state = State {
+            sessions: HashMap::new(),
+            flights: HashMap::new(),
+            leases: HashMap::new(),
+            guard: MfaGuard::new(mfa_store),
+            failed: HashMap::new(),
+            revoked: HashMap::new(),
+            mfa_failures: HashMap::new(),
+            epoch: 0,
+        };
         Arc::new(Self {
             upstream,
             keys,
             config: ConfigSource::new(config_path),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             generation: watch::channel(0).0,
+            working: AtomicUsize::new(0),
+            environment: relevant_environment(),
         })
+    }
+
+    /// Marks a request as being worked on until the guard drops.
+    pub fn working(&self) -> Working<'_> {
+        self.working.fetch_add(1, Ordering::SeqCst);
+        Working(&self.working)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -174,6 +257,16 @@ impl<U: Upstream> Broker<U> {
     /// A session that only an MFA code can create: serve it, wait for someone else's
     /// prompt, or hand this caller the prompt.
     async fn mfa_session(&self, name: &str, base: &BaseProfile, can_prompt: bool) -> Outcome {
+        let live = {
+            let st = self.state();
+            st.sessions
+                .get(name)
+                .is_some_and(|s| s.remaining(SystemTime::now()) >= MIN_REMAINING)
+        };
+        if !live {
+            // Nobody should type a code for a key that is not there.
+            self.read_key(&base.name).await?;
+        }
         let mut rx = self.generation.subscribe();
         let entered = Instant::now();
         let deadline = entered + MAX_WAIT;
@@ -199,7 +292,7 @@ impl<U: Upstream> Broker<U> {
                     format!("an MFA code is needed for profile `{name}`; run `keyward login --profile {name}`"),
                 );
                 required.mfa_serial = Some(base.mfa_serial.clone());
-                if base.mfa_process.is_none() && !can_prompt {
+                if !can_prompt {
                     return Err(required);
                 }
                 let now = Instant::now();
@@ -213,7 +306,6 @@ impl<U: Upstream> Broker<U> {
                             LEASE_TERMINAL
                         };
                         st.leases.insert(base.mfa_serial.clone(), now + ttl);
-                        required.mfa_process.clone_from(&base.mfa_process);
                         return Err(required);
                     }
                 }
@@ -301,16 +393,13 @@ impl<U: Upstream> Broker<U> {
                 "an MFA code is 6 digits; try again",
             ));
         }
-        let (target, base) = match &prof {
-            Profile::Base(b) => (b.name.clone(), b.clone()),
-            Profile::Role(r) if r.needs_direct_mfa() => (r.name.clone(), r.source.clone()),
-            Profile::Role(r) => (r.source.name.clone(), r.source.clone()),
+        let (target, base, direct_role) = match &prof {
+            Profile::Base(b) => (b.name.clone(), b.clone(), None),
+            Profile::Role(r) if r.needs_direct_mfa() => {
+                (r.name.clone(), r.source.clone(), Some(r.clone()))
+            }
+            Profile::Role(r) => (r.source.name.clone(), r.source.clone(), None),
         };
-        let direct_role = match &prof {
-            Profile::Role(r) if r.needs_direct_mfa() => Some(r.clone()),
-            _ => None,
-        };
-        let serial = base.mfa_serial.clone();
         let leader = {
             let mut st = self.state();
             let live = st
@@ -320,77 +409,14 @@ impl<U: Upstream> Broker<U> {
             if live || st.flights.contains_key(&target) {
                 false
             } else {
-                if let Some((last, at)) = st.last_codes.get(&serial) {
-                    if at.elapsed() < CODE_MEMORY && last.as_str() == code.as_str() {
-                        let mut e = err(
-                            ErrorKind::MfaReused,
-                            format!("that MFA code was already used; wait for the next one and run `keyward login --profile {profile}`"),
-                        );
-                        e.retry_after_secs = Some(seconds_to_next_step());
-                        e.mfa_process.clone_from(&base.mfa_process);
-                        return Err(e);
-                    }
+                match st.guard.admit(&base.mfa_serial, &code) {
+                    Admission::Go => true,
+                    other => return Err(not_admitted(&other, profile, &base.mfa_serial)),
                 }
-                st.last_codes
-                    .insert(serial.clone(), (code.clone(), Instant::now()));
-                true
             }
         };
         let result = if leader {
-            let this = self.clone();
-            let base2 = base.clone();
-            let r = self
-                .flight(&target, move || async move {
-                    let key = this.read_key(&base2.name).await?;
-                    let call = async {
-                        match direct_role {
-                            Some(r) => {
-                                let req = AssumeRoleRequest {
-                                    role_arn: r.role_arn.clone(),
-                                    session_name: session_name(&base2.name),
-                                    duration: r.duration,
-                                    external_id: r.external_id.clone(),
-                                    region: base2.region.clone(),
-                                    source_identity: base2.source_identity(),
-                                };
-                                let caller = Caller::KeyWithMfa {
-                                    key,
-                                    serial: base2.mfa_serial.clone(),
-                                    code,
-                                };
-                                this.upstream.assume_role(caller, req).await
-                            }
-                            None => {
-                                this.upstream
-                                    .get_session_token(
-                                        key,
-                                        base2.region.clone(),
-                                        base2.mfa_serial.clone(),
-                                        code,
-                                        base2.session_duration,
-                                    )
-                                    .await
-                            }
-                        }
-                    };
-                    this.call(&base2.name, call).await
-                })
-                .await;
-            {
-                let mut st = self.state();
-                st.leases.remove(&serial);
-                match &r {
-                    Err(e) if e.kind == ErrorKind::MfaInvalid => {
-                        st.mfa_failures
-                            .insert(serial.clone(), (Instant::now(), e.clone()));
-                    }
-                    _ => {
-                        st.mfa_failures.remove(&serial);
-                    }
-                }
-            }
-            self.bump();
-            r
+            self.lead_mfa(&target, base, direct_role, code).await
         } else {
             // Someone else's code is in flight, or a session already exists.
             self.credentials_no_prompt(&target).await
@@ -399,6 +425,104 @@ impl<U: Upstream> Broker<U> {
         match prof {
             Profile::Role(r) if !r.needs_direct_mfa() => self.role_session(&r, false).await,
             _ => self.credentials_no_prompt(profile).await,
+        }
+    }
+
+    /// Sends an admitted code to STS in a flight. The code counts as used only once the
+    /// key was read and the call is about to go out; the outcome is shared with every
+    /// request that was waiting for this device's prompt.
+    async fn lead_mfa(
+        self: &Arc<Self>,
+        target: &str,
+        base: BaseProfile,
+        direct_role: Option<RoleProfile>,
+        code: Zeroizing<String>,
+    ) -> Outcome {
+        let serial = base.mfa_serial.clone();
+        let this = self.clone();
+        let sent_code = code.clone();
+        let r = self
+            .flight(target, move || async move {
+                let key = match this.read_key(&base.name).await {
+                    Ok(k) => k,
+                    Err(e) => {
+                        this.state().guard.withdraw(&base.mfa_serial, &sent_code);
+                        return Err(e);
+                    }
+                };
+                this.state().guard.sent(&base.mfa_serial);
+                let call = this.mfa_call(key, &base, direct_role, sent_code);
+                this.call(&base.name, call).await
+            })
+            .await;
+        let r = self.settle_mfa(&serial, &code, r);
+        self.bump();
+        r
+    }
+
+    /// GetSessionToken, or AssumeRole with the key and the code for a long role.
+    fn mfa_call(
+        &self,
+        key: AccessKey,
+        base: &BaseProfile,
+        direct_role: Option<RoleProfile>,
+        code: Zeroizing<String>,
+    ) -> impl std::future::Future<Output = Result<Session, StsError>> + Send + '_ {
+        let serial = base.mfa_serial.clone();
+        let region = base.region.clone();
+        let duration = base.session_duration;
+        let source_identity = base.source_identity();
+        let session_name = session_name(&base.name);
+        async move {
+            match direct_role {
+                Some(r) => {
+                    let req = AssumeRoleRequest {
+                        role_arn: r.role_arn.clone(),
+                        session_name,
+                        duration: r.duration,
+                        external_id: r.external_id.clone(),
+                        region,
+                        source_identity,
+                    };
+                    let caller = Caller::KeyWithMfa { key, serial, code };
+                    self.upstream.assume_role(caller, req).await
+                }
+                None => {
+                    self.upstream
+                        .get_session_token(key, region, serial, code, duration)
+                        .await
+                }
+            }
+        }
+    }
+
+    /// Records what STS made of a code; waiters that entered before share the outcome,
+    /// a refusal as much as an upstream failure, instead of paying for their own try.
+    fn settle_mfa(&self, serial: &str, code: &Zeroizing<String>, r: Outcome) -> Outcome {
+        let mut st = self.state();
+        st.leases.remove(serial);
+        match r {
+            Ok(s) => {
+                st.guard.accepted(serial, code);
+                st.mfa_failures.remove(serial);
+                Ok(s)
+            }
+            Err(mut e) => {
+                if e.kind == ErrorKind::MfaInvalid {
+                    if let Some(backoff) = st.guard.refused(serial, code) {
+                        let _ = write!(
+                            e.message,
+                            "; after {} wrong codes the next try is allowed in {} s (at {})",
+                            mfa_guard::FREE_WRONG,
+                            backoff.as_secs(),
+                            humantime::format_rfc3339_seconds(SystemTime::now() + backoff)
+                        );
+                    }
+                }
+                st.mfa_failures
+                    .insert(serial.to_owned(), (Instant::now(), e.clone()));
+                Err(e)
+            }
         }
     }
 
@@ -426,7 +550,7 @@ impl<U: Upstream> Broker<U> {
             }
             Err(StsError::InvalidMfa(m)) => Err(err(
                 ErrorKind::MfaInvalid,
-                format!("{m}; wait for the next code and run `keyward login --profile {base_name}`"),
+                format!("AWS refused the MFA code: {m}; enter the current code of the device, e.g. with `keyward login --profile {base_name}`"),
             )),
             Err(StsError::AccessDenied(m)) => Err(err(
                 ErrorKind::AccessDenied,
@@ -462,7 +586,7 @@ impl<U: Upstream> Broker<U> {
             Ok(Some(k)) => Ok(k),
             Ok(None) => Err(err(
                 ErrorKind::NoKey,
-                format!("the keychain holds no access key for profile `{profile}`; run `keyward key import --profile {profile}`"),
+                format!("the keychain holds no access key for profile `{profile}`; register this computer with `keyward setup`, or store its existing key with `keyward key import --profile {profile}`"),
             )),
             Err(e) => Err(err(ErrorKind::Keychain, e.to_string())),
         }
@@ -602,6 +726,10 @@ impl<U: Upstream> Broker<U> {
             sessions,
             revoked,
             hardening: Some(crate::harden::report()),
+            busy: !st.flights.is_empty()
+                || self.working.load(Ordering::SeqCst) > 0
+                || st.leases.values().any(|until| *until > Instant::now()),
+            environment: self.environment.clone(),
         }
     }
 }
@@ -634,3 +762,6 @@ fn session_name(base: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod mfa_tests;

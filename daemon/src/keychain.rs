@@ -119,10 +119,22 @@ impl KeyStore for OsKeyStore {
 #[derive(Default)]
 pub struct MemoryKeyStore {
     entries: Mutex<HashMap<String, Zeroizing<String>>>,
+    /// Failures the next reads return, in order (a locked or vanished keychain).
+    failures: Mutex<std::collections::VecDeque<KeychainError>>,
+}
+
+impl MemoryKeyStore {
+    /// The next read fails with `e`, as a locked or unreachable keychain would.
+    pub fn fail_next_read(&self, e: KeychainError) {
+        self.failures.lock().expect("lock").push_back(e);
+    }
 }
 
 impl KeyStore for MemoryKeyStore {
     fn get(&self, profile: &str) -> Result<Option<AccessKey>, KeychainError> {
+        if let Some(e) = self.failures.lock().expect("lock").pop_front() {
+            return Err(e);
+        }
         let map = self.entries.lock().expect("lock");
         map.get(profile).map(|t| decode(profile, t)).transpose()
     }

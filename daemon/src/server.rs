@@ -94,6 +94,7 @@ async fn handle<U: Upstream>(
     if method == Method::GET && path == route::STATUS {
         return json(StatusCode::OK, &broker.status());
     }
+    let _working = broker.working();
     let client_protocol = req
         .headers()
         .get(PROTOCOL_HEADER)
@@ -129,7 +130,10 @@ async fn handle<U: Upstream>(
                 Ok(p) => p,
                 Err(e) => return error(&e),
             };
-            tracing::debug!(profile = %parsed.profile.escape_debug(), "credentials requested");
+            if let Err(e) = check_name(&parsed.profile) {
+                return error(&e);
+            }
+            tracing::debug!(profile = %parsed.profile, "credentials requested");
             creds(&broker.credentials(&parsed.profile, parsed.can_prompt).await)
         }
         route::MFA => {
@@ -137,7 +141,10 @@ async fn handle<U: Upstream>(
                 Ok(p) => p,
                 Err(e) => return error(&e),
             };
-            tracing::debug!(profile = %parsed.profile.escape_debug(), "MFA code submitted");
+            if let Err(e) = check_name(&parsed.profile) {
+                return error(&e);
+            }
+            tracing::debug!(profile = %parsed.profile, "MFA code submitted");
             let code = Zeroizing::new(parsed.code.clone());
             creds(&broker.submit_mfa(&parsed.profile, code).await)
         }
@@ -177,6 +184,20 @@ async fn handle<U: Upstream>(
             format!("no route {method} {path}"),
         )),
     }
+}
+
+/// A profile name is checked before it reaches a log line or a message: a newline or
+/// an escape sequence in it could forge log lines.
+fn check_name(name: &str) -> Result<(), ErrorBody> {
+    crate::config::validate_name(name).map_err(|_| {
+        ErrorBody::new(
+            ErrorKind::BadRequest,
+            format!(
+                "{} is not a valid profile name: use 1-64 letters, digits, `-`, `_` or `.`",
+                name.chars().take(80).collect::<String>().escape_debug()
+            ),
+        )
+    })
 }
 
 /// An empty body means the message's defaults.
@@ -233,7 +254,7 @@ fn creds(outcome: &Result<Arc<crate::session::Session>, ErrorBody>) -> Resp {
 fn status_for(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::MfaRequired | ErrorKind::MfaInvalid => StatusCode::UNAUTHORIZED,
-        ErrorKind::MfaReused => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::MfaReused | ErrorKind::MfaThrottled => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::UnknownProfile | ErrorKind::NoKey => StatusCode::NOT_FOUND,
         ErrorKind::KeyRevoked | ErrorKind::AccessDenied => StatusCode::FORBIDDEN,
         ErrorKind::Keychain => StatusCode::SERVICE_UNAVAILABLE,

@@ -11,6 +11,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -142,17 +143,27 @@ fn to_session(
     ))
 }
 
-fn classify<E, R>(err: SdkError<E, R>) -> StsError
+fn classify<E>(err: SdkError<E, HttpResponse>) -> StsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
             let code = e.code().unwrap_or("Unknown").to_owned();
-            let message = e.message().unwrap_or_default().to_owned();
-            classify_code(&code, message)
+            // AWS ends its sentences with ". " and we append our own advice.
+            let message = e
+                .message()
+                .unwrap_or_default()
+                .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+                .to_owned();
+            match classify_code(&code, message) {
+                StsError::InvalidMfa(m) => {
+                    let date = se.raw().headers().get("date");
+                    StsError::InvalidMfa(m + &clock_hint(date, SystemTime::now()))
+                }
+                other => other,
+            }
         }
         SdkError::TimeoutError(_) => StsError::Transient("timed out".into()),
         SdkError::DispatchFailure(d) => StsError::Transient(if d.is_io() {
@@ -168,6 +179,26 @@ where
             aws_smithy_types::error::display::DisplayErrorContext(other)
         )),
     }
+}
+
+/// A refused MFA code from a computer whose clock is off says so: TOTP codes follow
+/// the clock, so a phone and a skewed computer never agree.
+pub fn clock_hint(server_date: Option<&str>, now: SystemTime) -> String {
+    let Some(server) = server_date.and_then(|d| {
+        aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::HttpDate).ok()
+    }) else {
+        return String::new();
+    };
+    let local = aws_smithy_types::DateTime::from(now);
+    let skew = local.secs() - server.secs();
+    if skew.abs() <= 30 {
+        return String::new();
+    }
+    let dir = if skew > 0 { "ahead of" } else { "behind" };
+    format!(
+        " (this computer's clock is {} s {dir} AWS's; fix it, e.g. `sudo timedatectl set-ntp true`, and MFA codes will match)",
+        skew.abs()
+    )
 }
 
 /// Maps an AWS error code to what the broker should do.
@@ -296,5 +327,21 @@ mod tests {
             classify_code("Weird", "x".into()),
             StsError::Other { .. }
         ));
+    }
+
+    #[test]
+    fn a_clock_two_hours_off_is_named_and_a_small_drift_is_not() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_500_000);
+        let server = aws_smithy_types::DateTime::from(now - Duration::from_secs(7200))
+            .fmt(aws_smithy_types::date_time::Format::HttpDate)
+            .unwrap();
+        let hint = clock_hint(Some(&server), now);
+        assert!(hint.contains("7200 s ahead of AWS"), "{hint}");
+        let close = aws_smithy_types::DateTime::from(now - Duration::from_secs(20))
+            .fmt(aws_smithy_types::date_time::Format::HttpDate)
+            .unwrap();
+        assert_eq!(clock_hint(Some(&close), now), "");
+        assert_eq!(clock_hint(None, now), "");
+        assert_eq!(clock_hint(Some("garbage"), now), "");
     }
 }

@@ -89,6 +89,12 @@ mfa_serial = "arn:aws:iam::123456789012:mfa/alice-dev"
 /// `(Client, Handle, TempDir)`: the daemon on a socket in a private temp dir.
 fn daemon() -> (Client, Handle, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
+    // Clients talk only to a socket in a private directory of their own.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let keys = Arc::new(MemoryKeyStore::default());

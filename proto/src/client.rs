@@ -15,6 +15,11 @@ use crate::{
 };
 
 const MAX_RESPONSE: usize = 1024 * 1024;
+/// A daemon that has not answered after this long is asked (on a second connection)
+/// whether it is working on something, such as someone's MFA prompt or an STS call.
+const PROBE_AFTER: Duration = Duration::from_secs(2);
+/// How long that question, and `status`, may take: the daemon answers it from memory.
+const STATUS_WAIT: Duration = Duration::from_millis(1500);
 
 /// A response; the body may hold secrets and is zeroized on drop.
 pub struct Response {
@@ -90,22 +95,55 @@ impl Client {
         &self.socket
     }
 
+    /// Connects, but only to a daemon that is provably ours: the socket's directory and
+    /// the socket belong to us, and so does the process serving it. Nothing is sent
+    /// before these checks pass.
     pub fn connect(&self) -> io::Result<UnixStream> {
+        crate::paths::check_socket(&self.socket)?;
         let s = UnixStream::connect(&self.socket)?;
+        crate::paths::check_peer(&s)?;
         s.set_read_timeout(Some(self.timeout))?;
         s.set_write_timeout(Some(self.timeout))?;
         Ok(s)
     }
 
+    /// One request. The wait for the answer is bounded: past [`PROBE_AFTER`] the daemon
+    /// must show, on a second connection, that it is busy with something; a daemon
+    /// that does not is hung, and the caller hears so in seconds, not minutes.
     pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<Response> {
         let mut stream = self.connect()?;
+        stream.set_read_timeout(Some(PROBE_AFTER.min(self.timeout)))?;
         send(&mut stream, method, path, body)?;
-        read_response(&mut stream)
+        let started = std::time::Instant::now();
+        read_response(&mut stream, &mut || {
+            let waited = started.elapsed();
+            if waited >= self.timeout {
+                return Err(hung(waited));
+            }
+            match self.probe_busy() {
+                Some(true) => Ok(()),
+                _ => Err(hung(waited)),
+            }
+        })
     }
 
-    /// `GET /v1/status`.
+    /// Whether the daemon says it is busy; `None` when it does not answer either.
+    fn probe_busy(&self) -> Option<bool> {
+        let quick = self.clone().with_timeout(STATUS_WAIT);
+        let mut stream = quick.connect().ok()?;
+        send(&mut stream, "GET", route::STATUS, None).ok()?;
+        let resp = read_response(&mut stream, &mut || Err(hung(STATUS_WAIT))).ok()?;
+        serde_json::from_slice::<Status>(&resp.body)
+            .ok()
+            .map(|s| s.busy)
+    }
+
+    /// `GET /v1/status`, answered from memory: it never waits long.
     pub fn status(&self) -> io::Result<Status> {
-        let resp = self.request("GET", route::STATUS, None)?;
+        let quick = self.clone().with_timeout(STATUS_WAIT);
+        let mut stream = quick.connect()?;
+        send(&mut stream, "GET", route::STATUS, None)?;
+        let resp = read_response(&mut stream, &mut || Err(hung(STATUS_WAIT)))?;
         if !resp.is_success() {
             return Err(io::Error::other(resp.error().message));
         }
@@ -174,11 +212,47 @@ fn send(stream: &mut UnixStream, method: &str, path: &str, body: Option<&[u8]>) 
     stream.write_all(&req)
 }
 
-fn read_response(stream: &mut UnixStream) -> io::Result<Response> {
+/// The error for a daemon that accepted a request and never answered it.
+fn hung(waited: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "keywardd did not answer within {} s (hung?); run `keyward daemon restart`",
+            waited.as_secs().max(1)
+        ),
+    )
+}
+
+/// One read; on a read timeout `keep_waiting` decides between another try and an error.
+fn read_some(
+    stream: &mut UnixStream,
+    chunk: &mut [u8],
+    keep_waiting: &mut dyn FnMut() -> io::Result<()>,
+) -> io::Result<usize> {
+    loop {
+        match stream.read(chunk) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                keep_waiting()?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+fn read_response(
+    stream: &mut UnixStream,
+    keep_waiting: &mut dyn FnMut() -> io::Result<()>,
+) -> io::Result<Response> {
     let mut buf = Zeroizing::new(Vec::with_capacity(2048));
     let mut chunk = [0u8; 4096];
     let head_end = loop {
-        let n = stream.read(&mut chunk)?;
+        let n = read_some(stream, &mut chunk, keep_waiting)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -202,7 +276,7 @@ fn read_response(stream: &mut UnixStream) -> io::Result<Response> {
     }
     let mut body = Zeroizing::new(buf[head_end..].to_vec());
     while body.len() < len {
-        let n = stream.read(&mut chunk)?;
+        let n = read_some(stream, &mut chunk, keep_waiting)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -61,37 +61,93 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 /// How a caller may obtain an MFA code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prompt {
-    /// Use the mfa_process or the controlling terminal, whichever exists.
+    /// Use the profile's mfa_process, else the controlling terminal, if any.
     IfTerminal,
     /// Never ask: only serve what the daemon already holds.
     Never,
 }
 
+/// Where this caller's MFA codes come from: the user's own config or a human.
+enum CodeSource {
+    /// The profile's `mfa_process`, from the user's config file.
+    Process(Vec<String>),
+    Terminal(std::fs::File),
+}
+
+impl CodeSource {
+    fn find(profile: &str, prompt: Prompt) -> Result<Option<Self>, ErrorBody> {
+        if prompt == Prompt::Never {
+            return Ok(None);
+        }
+        match crate::user_config::mfa_process(profile) {
+            Ok(Some(argv)) => Ok(Some(CodeSource::Process(argv))),
+            Ok(None) => Ok(tty::open_tty().map(CodeSource::Terminal)),
+            Err(e) => Err(ErrorBody::new(ErrorKind::Config, e)),
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        if let CodeSource::Terminal(t) = self {
+            let _ = writeln!(t, "keyward: {line}");
+        }
+    }
+}
+
 /// Gets credential_process JSON for `profile`, starting the daemon and asking for an MFA
-/// code when needed.
+/// code when needed. A failure that may come from the daemon's environment (STS
+/// unreachable, keychain gone) says where the daemon's differs from this process's.
 pub fn fetch(
     client: &Client,
     profile: &str,
     prompt: Prompt,
 ) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {
-    let mut terminal = match prompt {
-        Prompt::IfTerminal => tty::open_tty(),
-        Prompt::Never => None,
-    };
+    fetch_once(client, profile, prompt).map_err(|mut e| {
+        if matches!(e.kind, ErrorKind::Upstream | ErrorKind::Keychain) {
+            if let Some(hint) = client
+                .status()
+                .ok()
+                .as_ref()
+                .and_then(spawn::environment_hint)
+            {
+                e.message = format!("{}. {hint}", e.message);
+            }
+        }
+        e
+    })
+}
+
+fn fetch_once(
+    client: &Client,
+    profile: &str,
+    prompt: Prompt,
+) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {
+    let mut source = CodeSource::find(profile, prompt)?;
+    let mut last_code: Option<Zeroizing<String>> = None;
     for _ in 0..MAX_ROUNDS {
         let req = CredentialsRequest {
             profile: profile.to_owned(),
-            can_prompt: terminal.is_some(),
+            can_prompt: source.is_some(),
         };
         let resp = post(client, |c| c.credentials(&req))?;
         if resp.is_success() {
             return Ok(resp.body);
         }
         let err = resp.error();
-        if err.kind != ErrorKind::MfaRequired || prompt == Prompt::Never {
+        let Some(src) = source
+            .as_mut()
+            .filter(|_| err.kind == ErrorKind::MfaRequired)
+        else {
             return Err(err);
+        };
+        let code = obtain_code(&err, src, profile)?;
+        if let (CodeSource::Process(_), Some(last)) = (&*src, &last_code) {
+            if last.as_str() == code.as_str() {
+                return Err(ErrorBody::new(
+                    ErrorKind::MfaReused,
+                    format!("the mfa_process printed the same code again after it was used; check that it prints the current code of {}", device(&err)),
+                ));
+            }
         }
-        let code = obtain_code(&err, terminal.as_mut(), profile)?;
         let submit = MfaSubmit {
             profile: profile.to_owned(),
             code: code.to_string(),
@@ -100,27 +156,9 @@ pub fn fetch(
         if resp.is_success() {
             return Ok(resp.body);
         }
-        let err = resp.error();
-        match err.kind {
-            ErrorKind::MfaReused => {
-                let wait = err.retry_after_secs.unwrap_or(5).min(31);
-                if let Some(t) = terminal.as_mut() {
-                    let _ = writeln!(
-                        t,
-                        "keyward: that code was already used; wait {wait}s for the next one"
-                    );
-                }
-                if err.mfa_process.is_some() || terminal.is_none() {
-                    std::thread::sleep(Duration::from_secs(wait));
-                }
-            }
-            ErrorKind::MfaInvalid if terminal.is_some() && err.mfa_process.is_none() => {
-                if let Some(t) = terminal.as_mut() {
-                    let _ = writeln!(t, "keyward: {}", err.message);
-                }
-            }
-            _ => return Err(err),
-        }
+        let refused = resp.error();
+        after_refusal(src, refused, profile)?;
+        last_code = Some(code);
     }
     Err(ErrorBody::new(
         ErrorKind::MfaInvalid,
@@ -128,9 +166,41 @@ pub fn fetch(
     ))
 }
 
+fn device(err: &ErrorBody) -> &str {
+    err.mfa_serial.as_deref().unwrap_or("your MFA device")
+}
+
+/// What to do once the daemon refused a code: wait for the next one, ask again, or
+/// stop. A refused code from the mfa_process stops at once: the next run of the same
+/// command would print a refused code too.
+fn after_refusal(src: &mut CodeSource, err: ErrorBody, profile: &str) -> Result<(), ErrorBody> {
+    match (err.kind, &*src) {
+        (ErrorKind::MfaReused, _) => {
+            let wait = err.retry_after_secs.unwrap_or(5).min(31);
+            src.say(&format!("that code was already used; wait {wait}s for the next one"));
+            if matches!(src, CodeSource::Process(_)) {
+                std::thread::sleep(Duration::from_secs(wait));
+            }
+            Ok(())
+        }
+        (ErrorKind::MfaInvalid, CodeSource::Process(argv)) => Err(ErrorBody::new(
+            ErrorKind::MfaInvalid,
+            format!(
+                "AWS refused the code that the mfa_process `{}` printed ({}); fix the command in keyward's config, or run `keyward login --profile {profile}` and type a code",
+                argv.first().map_or("", String::as_str),
+                err.message
+            ),
+        )),
+        (ErrorKind::MfaInvalid, CodeSource::Terminal(_)) => {
+            src.say(&err.message);
+            Ok(())
+        }
+        _ => Err(err),
+    }
+}
+
 /// POSTs to the daemon; starts it when nobody listens, replaces it when it speaks
 /// another protocol. The warm path is one connection and one request.
-/// One call, starting the daemon if none runs and replacing one of another protocol.
 fn post(
     client: &Client,
     send: impl Fn(&Client) -> std::io::Result<Response>,
@@ -148,36 +218,34 @@ fn post(
         other => other,
     };
     resp.map_err(|e| {
-        ErrorBody::new(
-            ErrorKind::Internal,
-            format!("keywardd did not answer ({e}); run `keyward status` to check it"),
-        )
+        let message = match e.kind() {
+            // The socket or its server is not provably ours: the checks say why.
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::TimedOut => e.to_string(),
+            _ => format!("keywardd did not answer ({e}); run `keyward daemon restart`"),
+        };
+        ErrorBody::new(ErrorKind::Internal, message)
     })
 }
 
 fn obtain_code(
     err: &ErrorBody,
-    terminal: Option<&mut std::fs::File>,
+    src: &mut CodeSource,
     profile: &str,
 ) -> Result<Zeroizing<String>, ErrorBody> {
-    if let Some(argv) = &err.mfa_process {
-        return tty::run_mfa_process(argv, MFA_PROCESS_TIMEOUT).map_err(|e| {
-            ErrorBody::new(
-                ErrorKind::MfaRequired,
-                format!("{e}; fix mfa_process with `keyward profile add`, or run `keyward login --profile {profile}`"),
-            )
-        });
-    }
-    let Some(t) = terminal else {
-        return Err(ErrorBody::new(
-            ErrorKind::MfaRequired,
-            format!("no MFA session for profile `{profile}` and no terminal to ask on; run `keyward login --profile {profile}`"),
-        ));
+    let t = match src {
+        CodeSource::Process(argv) => {
+            return tty::run_mfa_process(argv, MFA_PROCESS_TIMEOUT).map_err(|e| {
+                ErrorBody::new(
+                    ErrorKind::MfaRequired,
+                    format!("{e}; fix mfa_process in keyward's config, or run `keyward login --profile {profile}` and type a code"),
+                )
+            });
+        }
+        CodeSource::Terminal(t) => t,
     };
-    let device = err.mfa_serial.as_deref().unwrap_or("your MFA device");
     let code = tty::prompt_code(
         t,
-        &format!("keyward: MFA code for `{profile}` ({device}): "),
+        &format!("keyward: MFA code for `{profile}` ({}): ", device(err)),
     )
     .map_err(|e| {
         ErrorBody::new(

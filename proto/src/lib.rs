@@ -8,12 +8,13 @@ pub mod credential_process;
 pub mod paths;
 pub mod spawn;
 pub mod tty;
+pub mod user_config;
 mod wire;
 
 pub use wire::*;
 
 /// Bumped by hand whenever a request or response shape changes.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Header that carries [`PROTOCOL_VERSION`] on every request.
 pub const PROTOCOL_HEADER: &str = "keyward-protocol";

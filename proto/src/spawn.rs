@@ -17,6 +17,53 @@ use crate::paths;
 
 const START_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// The variables a daemon started on demand inherits: where home, config and the
+/// keychain's D-Bus are, the locale, keyward's log filter, and the non-secret AWS
+/// settings of [`crate::RELEVANT_ENV`] (endpoints, region, CA bundle, proxy).
+const DAEMON_ENV: &[&str] = &[
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "TZ",
+    "TMPDIR",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
+    "XDG_CACHE_HOME",
+    "KEYWARD_LOG",
+];
+
+fn passes_to_daemon(name: &str) -> bool {
+    DAEMON_ENV.contains(&name) || crate::RELEVANT_ENV.contains(&name)
+}
+
+/// When a request failed: the variables whose values differ between this process and
+/// the daemon, which may be why (a daemon started from another shell).
+pub fn environment_hint(daemon: &crate::Status) -> Option<String> {
+    let mut diffs = Vec::new();
+    for k in crate::RELEVANT_ENV {
+        let mine = std::env::var(k).ok();
+        let theirs = daemon.environment.get(*k).cloned();
+        let mine_shown = mine.as_deref().map(crate::hide_userinfo);
+        if mine_shown != theirs {
+            let show = |v: Option<String>| v.unwrap_or_else(|| "unset".into());
+            diffs.push(format!("{k}={} (here: {})", show(theirs), show(mine_shown)));
+        }
+    }
+    (!diffs.is_empty()).then(|| {
+        format!(
+            "keywardd runs with {}; to start it with this shell's settings, run `keyward daemon restart`",
+            diffs.join(", ")
+        )
+    })
+}
+
 fn daemon_missing(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -150,13 +197,16 @@ fn start(client: &Client, dir: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
     let log_start = log.seek(SeekFrom::End(0)).unwrap_or(0);
     let bin = daemon_binary();
-    let mut child = Command::new(&bin)
-        .arg("--detach")
-        // The daemon reads its key from the keychain, never from the environment.
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
+    let mut cmd = Command::new(&bin);
+    // The daemon gets a fixed set of variables, never the caller's whole environment:
+    // no credentials, no profile, nothing a later client would not expect.
+    cmd.arg("--detach").env_clear();
+    for (k, v) in std::env::vars_os() {
+        if k.to_str().is_some_and(passes_to_daemon) {
+            cmd.env(k, v);
+        }
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log.try_clone().map_err(|e| e.to_string())?)
@@ -169,7 +219,11 @@ fn start(client: &Client, dir: &std::path::Path) -> Result<(), String> {
         })?;
     let started = Instant::now();
     loop {
-        if client.connect().is_ok() {
+        // Started means answering: a daemon that listens and then fails is not.
+        if client
+            .status()
+            .is_ok_and(|s| s.protocol == crate::PROTOCOL_VERSION)
+        {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {

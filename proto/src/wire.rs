@@ -31,6 +31,9 @@ pub enum ErrorKind {
     MfaInvalid,
     /// The code was already used; wait for the next one (`retry_after_secs`).
     MfaReused,
+    /// Too many wrong codes for this device: no code is tried before
+    /// `retry_after_secs`.
+    MfaThrottled,
     UnknownProfile,
     /// The keychain holds no key for this profile.
     NoKey,
@@ -52,13 +55,13 @@ pub enum ErrorKind {
 pub struct ErrorBody {
     pub kind: ErrorKind,
     pub message: String,
-    /// With `mfa_required`: the configured command that prints a code, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mfa_process: Option<Vec<String>>,
-    /// With `mfa_required`: whether this caller holds the prompt (others wait for it).
+    /// With `mfa_required`: the MFA device to ask a code of (shown in the prompt).
+    /// A reply never carries a command to run: the helper takes `mfa_process` from the
+    /// user's own config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa_serial: Option<String>,
-    /// With `mfa_reused`: seconds until the next TOTP step.
+    /// With `mfa_reused`: seconds until the next TOTP step; with `mfa_throttled`:
+    /// seconds until the next code may be tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
 }
@@ -68,7 +71,6 @@ impl ErrorBody {
         Self {
             kind,
             message: message.into(),
-            mfa_process: None,
             mfa_serial: None,
             retry_after_secs: None,
         }
@@ -134,7 +136,41 @@ pub struct Status {
     /// What the daemon reads back of its own hardening.
     #[serde(default)]
     pub hardening: Option<Hardening>,
+    /// An MFA prompt or an STS call is under way: a request may legitimately wait.
+    #[serde(default)]
+    pub busy: bool,
+    /// The variables that decide where the daemon's STS calls and keychain go
+    /// (endpoints, region, proxy, D-Bus), as the daemon runs with them.
+    #[serde(default)]
+    pub environment: std::collections::BTreeMap<String, String>,
 }
+
+/// A URL with its user and password replaced by `***` (proxy URLs may carry them).
+pub fn hide_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The variables [`Status::environment`] reports: a client whose values differ is
+/// told that the daemon runs with others. None of them holds a secret.
+pub const RELEVANT_ENV: &[&str] = &[
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CA_BUNDLE",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "DBUS_SESSION_BUS_ADDRESS",
+];
 
 /// The daemon's own view of its process hardening (PR_GET_DUMPABLE, RLIMIT_CORE):
 /// Linux shows neither in `/proc/<pid>/status`.
@@ -218,6 +254,6 @@ mod tests {
     #[test]
     fn protocol_version_is_pinned() {
         // Changing the wire format means bumping this by hand, and this test with it.
-        assert_eq!(crate::PROTOCOL_VERSION, 2);
+        assert_eq!(crate::PROTOCOL_VERSION, 3);
     }
 }

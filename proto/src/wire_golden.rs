@@ -15,7 +15,7 @@ where
 fn status() -> Status {
     Status {
         version: "0.2.0".into(),
-        protocol: 2,
+        protocol: 3,
         pid: 42,
         sessions: vec![SessionInfo {
             profile: "alice-laptop".into(),
@@ -29,6 +29,8 @@ fn status() -> Status {
             dumpable: false,
             core_limit: Some(0),
         }),
+        busy: true,
+        environment: [("AWS_REGION".to_owned(), "eu-west-1".to_owned())].into(),
     }
 }
 
@@ -58,7 +60,7 @@ fn mfa_submit() {
 fn status_message() {
     golden(
         &status(),
-        r#"{"version":"0.2.0","protocol":2,"pid":42,"sessions":[{"profile":"alice-laptop","kind":"base","access_key_id_suffix":"WXYZ","expiration":"2026-11-30T12:00:00Z","expires_in_secs":3600}],"revoked":["old"],"hardening":{"dumpable":false,"core_limit":0}}"#,
+        r#"{"version":"0.2.0","protocol":3,"pid":42,"sessions":[{"profile":"alice-laptop","kind":"base","access_key_id_suffix":"WXYZ","expiration":"2026-11-30T12:00:00Z","expires_in_secs":3600}],"revoked":["old"],"hardening":{"dumpable":false,"core_limit":0},"busy":true,"environment":{"AWS_REGION":"eu-west-1"}}"#,
     );
 }
 
@@ -81,7 +83,7 @@ fn check_messages() {
             ],
             status: status(),
         },
-        r#"{"checked":[{"profile":"alice-laptop","ok":true},{"profile":"old","ok":false,"error":{"kind":"key_revoked","message":"gone"}}],"status":{"version":"0.2.0","protocol":2,"pid":42,"sessions":[{"profile":"alice-laptop","kind":"base","access_key_id_suffix":"WXYZ","expiration":"2026-11-30T12:00:00Z","expires_in_secs":3600}],"revoked":["old"],"hardening":{"dumpable":false,"core_limit":0}}}"#,
+        r#"{"checked":[{"profile":"alice-laptop","ok":true},{"profile":"old","ok":false,"error":{"kind":"key_revoked","message":"gone"}}],"status":{"version":"0.2.0","protocol":3,"pid":42,"sessions":[{"profile":"alice-laptop","kind":"base","access_key_id_suffix":"WXYZ","expiration":"2026-11-30T12:00:00Z","expires_in_secs":3600}],"revoked":["old"],"hardening":{"dumpable":false,"core_limit":0},"busy":true,"environment":{"AWS_REGION":"eu-west-1"}}}"#,
     );
 }
 
@@ -108,6 +110,28 @@ fn lock_messages() {
 fn shutdown_messages() {
     golden(&ShutdownRequest {}, "{}");
     golden(&ShutdownResponse { stopping: true }, r#"{"stopping":true}"#);
+}
+
+#[test]
+fn throttled_and_mfa_required() {
+    let mut e = ErrorBody::new(ErrorKind::MfaThrottled, "too many");
+    e.retry_after_secs = Some(30);
+    golden(
+        &e,
+        r#"{"kind":"mfa_throttled","message":"too many","retry_after_secs":30}"#,
+    );
+    let mut e = ErrorBody::new(ErrorKind::MfaRequired, "code");
+    e.mfa_serial = Some("arn:aws:iam::1:mfa/a".into());
+    golden(
+        &e,
+        r#"{"kind":"mfa_required","message":"code","mfa_serial":"arn:aws:iam::1:mfa/a"}"#,
+    );
+    // A reply from an older daemon that names a command: the field is ignored.
+    let old: ErrorBody = serde_json::from_str(
+        r#"{"kind":"mfa_required","message":"m","mfa_process":["sh","-c","x"]}"#,
+    )
+    .unwrap();
+    assert!(!serde_json::to_string(&old).unwrap().contains("mfa_process"));
 }
 
 #[test]

@@ -128,23 +128,24 @@ async fn run() -> Result<()> {
     lock.rewind()?;
     writeln!(lock, "{}", std::process::id())?;
 
-    // We hold the lock, so any socket here was left by a daemon that died: reclaim it.
-    let socket = dir.join(paths::SOCKET_NAME);
-    match std::fs::remove_file(&socket) {
-        Ok(()) => tracing::info!(path = %socket.display(), "reclaimed a stale socket"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => bail!("cannot remove the stale socket {}: {e}", socket.display()),
-    }
-    let listener = UnixListener::bind(&socket)
-        .with_context(|| format!("cannot listen on {}", socket.display()))?;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
-
+    // Everything that can fail is checked before the socket exists, so a client that
+    // started us hears our reason, never a reset connection; see `start_failure`.
     probe_keychain().await?;
     let config_path = config::default_path()?;
+    if let Err(e) = config::Config::load(&config_path) {
+        bail!("{e}; fix it, or re-create it with `keyward setup`");
+    }
     let upstream = sts::AwsSts::from_env().await;
-    let broker = Broker::new(upstream, Arc::new(OsKeyStore), config_path.clone());
+    let broker = Broker::with_mfa_store(
+        upstream,
+        Arc::new(OsKeyStore),
+        config_path.clone(),
+        Some(dir.join(paths::MFA_STEPS_NAME)),
+    );
     let (shutdown, _) = watch::channel(false);
     spawn_signal_handler(shutdown.clone())?;
+    let listener = listen(&dir)?;
+    let socket = dir.join(paths::SOCKET_NAME);
     spawn_key_checks(broker.clone());
     tracing::info!(
         pid = std::process::id(),
@@ -159,6 +160,27 @@ async fn run() -> Result<()> {
     tracing::info!(sessions = n, "stopped; sessions dropped and zeroized");
     drop(lock);
     Ok(())
+}
+
+/// Binds the socket, 0600. We hold the lock, so a socket already there was left by a
+/// daemon that died: reclaim it.
+fn listen(dir: &std::path::Path) -> Result<UnixListener> {
+    let socket = dir.join(paths::SOCKET_NAME);
+    match std::fs::remove_file(&socket) {
+        Ok(()) => tracing::info!(path = %socket.display(), "reclaimed a stale socket"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => bail!("cannot remove the stale socket {}: {e}", socket.display()),
+    }
+    // Created 0600 from the start: the umask covers the window before the chmod.
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = UnixListener::bind(&socket);
+    rustix::process::umask(old);
+    let listener = bound.with_context(|| format!("cannot listen on {}", socket.display()))?;
+    if let Err(e) = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)) {
+        let _ = std::fs::remove_file(&socket);
+        bail!("cannot make {} private: {e}", socket.display());
+    }
+    Ok(listener)
 }
 
 /// A daemon that cannot reach the keychain is useless: say so at start.

@@ -11,14 +11,14 @@ use crate::keychain::MemoryKeyStore;
 use crate::session::SessionKind;
 
 #[derive(Default)]
-struct Fake {
-    gst: AtomicUsize,
-    assume: AtomicUsize,
+pub(super) struct Fake {
+    pub gst: AtomicUsize,
+    pub assume: AtomicUsize,
     /// Scripted failures, consumed in order before successes.
-    failures: StdMutex<VecDeque<StsError>>,
+    pub failures: StdMutex<VecDeque<StsError>>,
     /// Lifetime of the sessions handed out.
-    lifetime: StdMutex<Option<Duration>>,
-    delay_ms: u64,
+    pub lifetime: StdMutex<Option<Duration>>,
+    pub delay_ms: u64,
 }
 
 impl Fake {
@@ -82,13 +82,14 @@ source = "dev"
 duration = "20m"
 "#;
 
-struct Fixture {
-    broker: Arc<Broker<Arc<Fake>>>,
-    fake: Arc<Fake>,
-    _dir: tempfile::TempDir,
+pub(super) struct Fixture {
+    pub broker: Arc<Broker<Arc<Fake>>>,
+    pub fake: Arc<Fake>,
+    pub keys: Arc<MemoryKeyStore>,
+    pub dir: tempfile::TempDir,
 }
 
-fn fixture(fake: Fake) -> Fixture {
+pub(super) fn fixture(fake: Fake) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, CONFIG).unwrap();
@@ -102,22 +103,23 @@ fn fixture(fake: Fake) -> Fixture {
     }
     let fake = Arc::new(fake);
     Fixture {
-        broker: Broker::new(fake.clone(), keys, path),
+        broker: Broker::new(fake.clone(), keys.clone(), path),
         fake,
-        _dir: dir,
+        keys,
+        dir,
     }
 }
 
-fn code(s: &str) -> Zeroizing<String> {
+pub(super) fn code(s: &str) -> Zeroizing<String> {
     Zeroizing::new(s.to_owned())
 }
 
-/// `n` concurrent requests for `dev` that may not prompt themselves (mfa_process set).
-fn waiters(f: &Fixture, n: usize) -> Vec<tokio::task::JoinHandle<Outcome>> {
+/// `n` concurrent requests for `dev` from callers that could each obtain a code.
+pub(super) fn waiters(f: &Fixture, n: usize) -> Vec<tokio::task::JoinHandle<Outcome>> {
     (0..n)
         .map(|_| {
             let b = f.broker.clone();
-            tokio::spawn(async move { b.credentials("dev", false).await })
+            tokio::spawn(async move { b.credentials("dev", true).await })
         })
         .collect()
 }
@@ -138,7 +140,10 @@ async fn fifty_concurrent_requests_get_one_prompt_and_one_sts_call() {
             Ok(got) => assert_eq!(got.access_key_id, s.access_key_id),
             Err(e) => {
                 assert_eq!(e.kind, ErrorKind::MfaRequired);
-                assert_eq!(e.mfa_process.as_deref(), Some(&["true".to_owned()][..]));
+                assert_eq!(
+                    e.mfa_serial.as_deref(),
+                    Some("arn:aws:iam::123456789012:mfa/dev")
+                );
                 prompted += 1;
             }
         }
@@ -154,7 +159,6 @@ async fn without_a_prompt_or_mfa_process_the_answer_is_immediate() {
     for _ in 0..3 {
         let e = f.broker.credentials("manual", false).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::MfaRequired);
-        assert!(e.mfa_process.is_none());
         assert!(
             e.message.contains("keyward login --profile manual"),
             "{}",
