@@ -265,6 +265,87 @@ fn escalations(acct: &Account) -> Vec<(Value, &'static str)> {
     ]
 }
 
+/// What a group's self-service rights and an open role would allow, which keyward's
+/// denies must still stop (the red team's findings).
+fn through_group_rights() -> Vec<(Value, &'static str)> {
+    let open_role = format!("{A}:role/open-role");
+    let assume = |name: &str, extra: Value| {
+        let mut args = json!({"RoleArn": open_role, "RoleSessionName": "attacker"});
+        args.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        call(name, "sts", "assume_role", &args)
+    };
+    vec![
+        (
+            assume("a role session without a source identity", json!({})),
+            "sts:AssumeRole",
+        ),
+        (
+            assume(
+                "a role session in a sibling's name",
+                json!({"SourceIdentity": "alice-work"}),
+            ),
+            "sts:AssumeRole",
+        ),
+        (
+            assume(
+                "a session tag that overrides the role's revocation mark",
+                json!({"SourceIdentity": "alice-laptop", "Tags": [{"Key": "keyward-revoked-alice", "Value": "/"}], "TransitiveTagKeys": ["keyward-revoked-alice"]}),
+            ),
+            "sts:TagSession",
+        ),
+        (
+            iam(
+                "retag its owner, in other letters",
+                "tag_user",
+                &json!({"UserName": "alice-laptop", "Tags": [{"Key": "Keyward-Owner", "Value": "bob"}]}),
+            ),
+            "iam:TagUser",
+        ),
+        (
+            iam(
+                "untag its owner",
+                "untag_user",
+                &json!({"UserName": "alice-laptop", "TagKeys": ["keyward-owner"]}),
+            ),
+            "iam:UntagUser",
+        ),
+        (
+            iam(
+                "unmark a sibling's revocation, in capitals",
+                "untag_user",
+                &json!({"UserName": "alice-work", "TagKeys": ["KEYWARD-REVOKED-AT"]}),
+            ),
+            "iam:UntagUser",
+        ),
+        (
+            iam(
+                "a second MFA device of its own",
+                "enable_mfa_device",
+                &json!({"UserName": "alice-laptop", "SerialNumber": format!("{A}:mfa/alice-laptop-2"), "AuthenticationCode1": "123456", "AuthenticationCode2": "654321"}),
+            ),
+            "iam:EnableMFADevice",
+        ),
+        (
+            iam(
+                "an SSH key of its own",
+                "upload_ssh_public_key",
+                &json!({"UserName": "alice-laptop", "SSHPublicKeyBody": "ssh-rsa AAAAB3NzaC1yc2E attacker"}),
+            ),
+            "iam:UploadSSHPublicKey",
+        ),
+        (
+            iam(
+                "a console password of its own",
+                "create_login_profile",
+                &json!({"UserName": "alice-laptop", "Password": "Attacker-Passw0rd!"}),
+            ),
+            "iam:CreateLoginProfile",
+        ),
+    ]
+}
+
 /// Every action on bob's machine (another owner) is denied.
 fn against_bob() -> Vec<(Value, &'static str)> {
     vec![
@@ -329,6 +410,18 @@ fn check_all(w: &World, creds: &Value, cases: &[(Value, &'static str)]) {
     assert_eq!(results.len(), cases.len());
     for ((_, action), r) in cases.iter().zip(&results) {
         assert_denied(r, action);
+    }
+}
+
+e2e! {
+    fn group_rights_never_undo_the_machine_policys_denies(desk) {
+        let (_acct, laptop) = fleet(&desk);
+        let session = creds_of(&laptop, "alice-laptop");
+        check_all(&laptop, &session, &through_group_rights());
+        // The open role itself is fine, naming this machine and no tags.
+        let ok = attack(&laptop, &session, &json!([call("the open role, as itself", "sts", "assume_role", &json!({"RoleArn": format!("{A}:role/open-role"), "RoleSessionName": "alice-laptop", "SourceIdentity": "alice-laptop"}))]));
+        assert_allowed(&ok[0]);
+        laptop.assert_no_leaks();
     }
 }
 
@@ -413,6 +506,7 @@ e2e! {
         let new = desk.sibling("new");
         assert!(new.setup_enrolled(&code, &["--yes", "--mfa-process", &totp]).status.success());
         check_all(&laptop, &creds, &[
+            (iam("strip its machine policy", "detach_user_policy", &json!({"UserName": "alice-new", "PolicyArn": format!("{A}:policy/keyward/keyward-machine")})), "iam:DetachUserPolicy"),
             (iam("a second key", "create_access_key", &json!({"UserName": "alice-new"})), "iam:CreateAccessKey"),
             (iam("admin rights", "attach_user_policy", &json!({"UserName": "alice-new", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})), "iam:AttachUserPolicy"),
             (iam("undo it", "delete_user", &json!({"UserName": "alice-new"})), "iam:DeleteUser"),

@@ -81,6 +81,17 @@ e2e! {
             assert_allowed(&attack(&laptop, c, &list_bucket(&acct.bucket))[0]);
         }
 
+        // Before it is caught, the thief fills its owner's revocation mark on every
+        // guarded role, hoping a later revoke finds no room for its name.
+        let junk = format!("/{}", "x".repeat(255));
+        let fill: Vec<Value> = ["data-reader", "data-chained", "keyward-admin", "keyward-enroller"]
+            .iter()
+            .map(|r| call("fill the mark", "iam", "tag_role", &json!({"RoleName": r, "Tags": [{"Key": "keyward-revoked-alice", "Value": junk}]})))
+            .collect();
+        for r in attack(&laptop, &session, &json!(fill)) {
+            assert_allowed(&r);
+        }
+
         // An ordinary sibling revokes it: cut off at once, the admin cleanup pending.
         let dry = work.kw(&["revoke", "laptop", "--dry-run", "--json"]).ok().json();
         let report = work.kw(&["revoke", "laptop", "--yes", "--json"]).ok().json();
@@ -139,6 +150,25 @@ e2e! {
         assert_eq!(desk.admin(&["user", "alice-laptop"])["exists"], false);
         laptop.assert_no_leaks();
         work.assert_no_leaks();
+    }
+}
+
+e2e! {
+    fn an_admin_computer_of_another_owner_revokes_alice_laptop(desk) {
+        let acct = account(&desk);
+        bootstrap(&desk, &acct, "alice", "desk", true);
+        let laptop = desk.sibling("laptop");
+        enroll(&desk, &laptop, "laptop", &["--group", "dev", "--bucket", &acct.bucket]);
+        let bob = desk.sibling("bob-desk");
+        bootstrap(&bob, &acct, "bob", "desk", true);
+        let session = creds_of(&laptop, "alice-laptop");
+        assert_allowed(&attack(&laptop, &session, &list_bucket(&acct.bucket))[0]);
+        let report = bob.kw(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
+        assert_eq!(report["complete"], true, "bob's admin computer finishes it all: {report}");
+        assert_denied(&attack(&laptop, &session, &list_bucket(&acct.bucket))[0], "s3:ListBucket");
+        let u = desk.admin(&["user", "alice-laptop"]);
+        assert_eq!((u["keys"].clone(), u["groups"].clone()), (json!([]), json!([])), "{u}");
+        laptop.assert_no_leaks();
     }
 }
 

@@ -140,6 +140,22 @@ def make_attack_targets(bucket, group):
     iam.put_group_policy(GroupName=group, PolicyName="instance-profiles", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:AddRoleToInstanceProfile",
                                                   "Resource": f"arn:aws:iam::{acct}:instance-profile/*"}]}))
+    # A role anyone in the account may assume, with any source identity and session
+    # tags, and the common "manage your own credentials" rights: what a group may
+    # grant, which keyward's denies must still hold against.
+    open_trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"},
+        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]}]}
+    open_role = iam.create_role(RoleName="open-role", AssumeRolePolicyDocument=json.dumps(open_trust))["Role"]
+    iam.put_group_policy(GroupName=group, PolicyName="self-service", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": open_role["Arn"]},
+            {"Effect": "Allow", "Action": ["iam:TagUser", "iam:UntagUser", "iam:EnableMFADevice",
+                                           "iam:ResyncMFADevice", "iam:UploadSSHPublicKey",
+                                           "iam:CreateLoginProfile", "iam:CreateServiceSpecificCredential"],
+             "Resource": f"arn:aws:iam::{acct}:user/keyward/${{aws:username}}"},
+            {"Effect": "Allow", "Action": "iam:CreateVirtualMFADevice",
+             "Resource": f"arn:aws:iam::{acct}:mfa/${{aws:username}}*"}]}))
     boto3.client("s3").put_object(Bucket=bucket, Key="secret.txt", Body=b"the data")
     return {"role": role["Arn"]}
 

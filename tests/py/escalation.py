@@ -10,8 +10,9 @@ principalmapper needs help to run here, applied at run time (site-packages untou
 And, so that it can see what keyward's documents say instead of silently dropping
 edges (which would under-report reach):
   3. trust policies are tried again with MFA, and such edges are labelled as needing it;
-     a user is taken to set its own name as SourceIdentity, which is what keyward's
-     machine policy allows it (principalmapper does not model SourceIdentity);
+     a user is taken to set its own name as SourceIdentity, in the trust and in its own
+     policies, which is what keyward's machine policy requires of it (principalmapper
+     does not model SourceIdentity);
   4. policy variables in Condition values (${aws:PrincipalTag/...}) are substituted
      from the request context, as AWS does (a missing one matches no string);
   5. IAM edge checks get the destination's tags as iam:ResourceTag/* and aws:ResourceTag/*.
@@ -84,6 +85,9 @@ def patch_resource_tags():
         return original_edges(nodes, *args, **kwargs)
 
     def with_tags(principal, action, resource, keys, *args, **kwargs):
+        if action == "sts:AssumeRole" and ":user/" in principal.arn:
+            keys = dict(keys)
+            keys.setdefault("sts:SourceIdentity", principal.arn.rsplit("/", 1)[-1])
         target = NODES.get(resource)
         if target is not None and target.tags:
             keys = dict(keys)
@@ -115,6 +119,17 @@ def patch_mfa_trust():
         return result
 
     sts_edges.resource_policy_authorization = with_mfa
+
+    original_denies = sts_edges.has_matching_statement
+
+    def denies_with_own_name(node, effect, action, resource, ctx, *args, **kwargs):
+        if isinstance(node, Node) and ":user/" in node.arn:
+            ctx = dict(ctx)
+            ctx.update(dict(query_interface._infer_condition_keys(node, query_interface._prepare_condition_context(ctx))))
+            ctx.setdefault("sts:SourceIdentity", node.arn.rsplit("/", 1)[-1])
+        return original_denies(node, effect, action, resource, ctx, *args, **kwargs)
+
+    sts_edges.has_matching_statement = denies_with_own_name
 
 
 def graph(endpoint):

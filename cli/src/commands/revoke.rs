@@ -35,7 +35,12 @@ pub struct RevokeArgs {
 
 pub fn revoke(a: &RevokeArgs) -> Result<()> {
     crate::runtime()?.block_on(async {
-        let actor = actor::as_machine(&a.who, a.run.yes, a.run.json).await?;
+        let mut actor = actor::as_machine(&a.who, a.run.yes, a.run.json).await?;
+        if actor.cx.admin.is_some() {
+            // An admin computer revokes as the admin role, which reaches every owner's
+            // machines; this computer's own rights stop at its owner's.
+            actor.cx.machine = None;
+        }
         let target = find_target(&actor, &a.machine).await?;
         let owner = target.owner().unwrap_or_default().to_owned();
         let user = target.name.clone();

@@ -134,22 +134,30 @@ pub fn machine_policy(a: &Arns, guarded_roles: &[String]) -> Value {
          "Resource": role_targets},
         {"Sid": "OwnSourceIdentity", "Effect": "Allow", "Action": "sts:SetSourceIdentity", "Resource": "*",
          "Condition": {"StringEquals": {"sts:SourceIdentity": "${aws:username}"}}},
-        // Property 2, whatever the machine's groups allow.
+        // Property 2, whatever the machine's groups allow. On itself a machine may read,
+        // rotate its key, and cut itself off (deregister); nothing else, so no second
+        // MFA device, login, SSH key or policy of its own.
         {"Sid": "NeverChangeItself", "Effect": "Deny",
-         "Action": ["iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:DetachUserPolicy",
-                    "iam:PutUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary",
-                    "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:UntagUser"],
+         "NotAction": ["iam:Get*", "iam:List*", "iam:CreateAccessKey", "iam:UpdateAccessKey",
+                       "iam:DeleteAccessKey", "iam:DeactivateMFADevice", "iam:AttachUserPolicy",
+                       "iam:TagUser"],
          "Resource": me},
         {"Sid": "NeverAttachToItselfButDenyAll", "Effect": "Deny", "Action": "iam:AttachUserPolicy",
          "Resource": me, "Condition": {"ArnNotEquals": {"iam:PolicyARN": a.policy(DENY_ALL_POLICY)}}},
+        // IAM tag keys ignore case: `Keyward-Owner` would replace `keyward-owner`.
         {"Sid": "NeverRetagOwnership", "Effect": "Deny",
-         "Action": ["iam:TagUser", "iam:UntagUser", "iam:TagRole", "iam:UntagRole"], "Resource": "*",
-         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": PROTECTED_TAGS}}},
+         "Action": ["iam:TagUser", "iam:TagRole"], "Resource": "*",
+         "Condition": {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": PROTECTED_TAGS}}},
         {"Sid": "NeverLiftRevocations", "Effect": "Deny",
          "Action": ["iam:DetachUserPolicy"], "Resource": "*",
          "Condition": {"ArnEquals": {"iam:PolicyARN": a.policy(DENY_ALL_POLICY)}}},
-        {"Sid": "NeverUnmarkRevocations", "Effect": "Deny", "Action": ["iam:UntagUser", "iam:UntagRole"],
-         "Resource": "*", "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": ["keyward-revoked*"]}}},
+        {"Sid": "NeverUntag", "Effect": "Deny", "Action": ["iam:UntagUser", "iam:UntagRole"],
+         "Resource": "*"},
+        // Property 7: every role session names this machine, so revocation can find it,
+        // and no session tag can stand in for a role's revocation mark.
+        {"Sid": "AlwaysNameItself", "Effect": "Deny", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+         "Resource": "*", "Condition": {"StringNotEquals": {"sts:SourceIdentity": "${aws:username}"}}},
+        {"Sid": "NeverTagSessions", "Effect": "Deny", "Action": "sts:TagSession", "Resource": "*"},
         {"Sid": "NeverChangeKeywardPolicies", "Effect": "Deny",
          "Action": ["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicyVersion",
                     "iam:DeletePolicy"],
@@ -181,6 +189,15 @@ pub fn role_guard(revoked: &[String], owners: &[String]) -> Value {
             json!({"Sid": "RevokedMachines", "Effect": "Deny", "Action": "*", "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceIdentity": revoked}}}),
         );
+    }
+    if !owners.is_empty() {
+        // A session tag of the same key would override the role's mark down a chain.
+        let keys: Vec<String> = owners
+            .iter()
+            .map(|o| format!("{TAG_ROLE_REVOKED_PREFIX}{o}"))
+            .collect();
+        statements.push(json!({"Sid": "NoMarksInSessionTags", "Effect": "Deny", "Action": "sts:TagSession",
+            "Resource": "*", "Condition": {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": keys}}}));
     }
     for owner in owners {
         statements.push(json!({"Sid": format!("RevokedBy{owner}"), "Effect": "Deny", "Action": "*", "Resource": "*",
@@ -352,6 +369,9 @@ pub fn admin_policy(a: &Arns, w: &Whitelists) -> Value {
     if !w.kms_keys.is_empty() {
         statements.push(json!({"Sid": "WhitelistKeys", "Effect": "Allow",
             "Action": "kms:PutKeyPolicy", "Resource": w.kms_keys}));
+        statements.push(json!({"Sid": "NeverLockAKeyOut", "Effect": "Deny",
+            "Action": "kms:PutKeyPolicy", "Resource": "*",
+            "Condition": {"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}}}));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
@@ -418,8 +438,16 @@ pub fn enroller_policy(a: &Arns) -> Value {
          "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:EnableMFADevice", "iam:DeactivateMFADevice",
                     "iam:DeleteUser"],
          "Resource": user, "Condition": not_enrolled},
-        {"Sid": "TheMachinePolicy", "Effect": "Allow", "Action": ["iam:AttachUserPolicy", "iam:DetachUserPolicy"],
+        {"Sid": "TheMachinePolicy", "Effect": "Allow", "Action": "iam:AttachUserPolicy",
          "Resource": user, "Condition": {"ArnEquals": {"iam:PolicyARN": a.policy(MACHINE_POLICY)}}},
+        {"Sid": "UndoUntilEnrolled", "Effect": "Allow", "Action": "iam:DetachUserPolicy",
+         "Resource": user, "Condition": {"ArnEquals": {"iam:PolicyARN": a.policy(MACHINE_POLICY)},
+                                         "Null": {"iam:ResourceTag/keyward-enrolled": "true"}}},
+        // Names are plain words: a `/` in a tag would make the user a path of its own.
+        {"Sid": "OnlyPlainMachineNames", "Effect": "Deny", "Action": "*", "Resource": "*",
+         "Condition": {"StringLike": {"aws:PrincipalTag/keyward-machine": ["*/*", "*:*"]}}},
+        {"Sid": "OnlyPlainOwnerNames", "Effect": "Deny", "Action": "*", "Resource": "*",
+         "Condition": {"StringLike": {"aws:PrincipalTag/keyward-owner": ["*/*", "*-*", "*:*"]}}},
         {"Sid": "ReadIt", "Effect": "Allow",
          "Action": ["iam:GetUser", "iam:ListUserTags", "iam:ListAccessKeys", "iam:ListMFADevices",
                     "iam:ListAttachedUserPolicies", "iam:ListGroupsForUser", "iam:ListUserPolicies"],

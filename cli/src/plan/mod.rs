@@ -181,7 +181,7 @@ pub async fn run(plan: &Plan, cx: &Cx, dry_run: bool) -> Report {
                 Err(e) => (Status::Failed, format!("{e:#}")),
             }
         };
-        failed |= status == Status::Failed;
+        failed |= status == Status::Failed && step.stops_on_failure();
         let r = StepReport {
             id: step.id(),
             label: step.label(),

@@ -27,7 +27,35 @@ pub async fn deny_all(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     Ok("denied: every session of its own ends now".into())
 }
 
-/// The guarded roles and the value the owner's revocation tag should have on each.
+/// The value the owner's mark should have: `user` and every other revoked machine of
+/// the owner that the admin has not yet recorded in the guard for good. It is computed
+/// from IAM and written whole, so a mark some machine filled in beforehand is replaced,
+/// never appended to.
+async fn mark_value(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Result<String> {
+    let guard = roles::managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY))
+        .await?
+        .unwrap_or_default();
+    let (recorded, _) = docs::role_guard_contents(&guard);
+    let mut names = vec![user.to_owned()];
+    for u in users::machine_users(aws, Some(owner)).await? {
+        if u.revoked_at().is_some() && u.name != user && !recorded.contains(&u.name) {
+            names.push(u.name);
+        }
+    }
+    let mut value = String::from("/");
+    for n in names {
+        // A tag value holds 256 characters; the oldest marks wait for the admin's record.
+        if value.len() + n.len() + 1 > 256 {
+            break;
+        }
+        value.push_str(&n);
+        value.push('/');
+    }
+    Ok(value)
+}
+
+/// The guarded roles, the value the owner's mark should have, and whether the current
+/// mark already names `user`.
 async fn role_marks(
     aws: &Aws,
     cx: &Cx,
@@ -40,21 +68,14 @@ async fn role_marks(
     let extra = docs::machine_policy_guarded_roles(&machine_doc);
     let key = format!("{}{owner}", docs::TAG_ROLE_REVOKED_PREFIX);
     let entry = format!("/{user}/");
+    let value = mark_value(aws, cx, user, owner).await?;
     let mut out = Vec::new();
     for role in roles::guarded_roles(aws, &extra).await? {
         let Some(r) = roles::get_role(aws, &role).await? else {
             continue;
         };
-        let current = r.tags.get(&key).cloned().unwrap_or_default();
-        let marked = current.contains(&entry);
-        let value = if marked {
-            current
-        } else if current.is_empty() {
-            entry.clone()
-        } else {
-            format!("{current}{user}/")
-        };
-        out.push((role, value, marked));
+        let marked = r.tags.get(&key).is_some_and(|v| v.contains(&entry));
+        out.push((role, value.clone(), marked));
     }
     Ok(out)
 }
@@ -79,9 +100,6 @@ pub async fn mark_roles(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Result<S
     for (role, value, marked) in role_marks(aws, cx, user, owner).await? {
         if marked {
             continue;
-        }
-        if value.len() > 256 {
-            bail!("the {key} tag of role {role} is full; an admin's `keyward revoke {user}` records the revocation for good");
         }
         roles::tag_role(aws, &role, &key, &value).await?;
         done.push(role);

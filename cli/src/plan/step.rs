@@ -220,6 +220,12 @@ impl Step {
         }
     }
 
+    /// Whether a failure of this step stops the plan. Marking role sessions does not:
+    /// the keys and MFA device must go even when a role cannot be tagged.
+    pub fn stops_on_failure(&self) -> bool {
+        !matches!(self, Step::MarkRoleSessions { .. })
+    }
+
     pub fn needs(&self) -> Needs {
         match self {
             Step::ManagedPolicy { .. }
