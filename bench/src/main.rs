@@ -10,6 +10,8 @@ use keyward_proto::client::Client;
 use keyward_proto::CredentialsRequest;
 use keyward_tests::world::{which, World};
 
+mod flood;
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
@@ -20,20 +22,27 @@ fn ms(d: Duration) -> String {
 }
 
 /// Runs `cmd` `n` times (stdout discarded), returns sorted wall times.
-fn time_runs(n: usize, mut make: impl FnMut() -> Command) -> Vec<Duration> {
+fn time_runs(n: usize, make: impl FnMut() -> Command) -> Vec<Duration> {
+    let (v, failed) = time_runs_counting(n, make);
+    assert_eq!(failed, 0, "benchmark command failed");
+    v
+}
+
+/// [`time_runs`] that counts failed runs instead of stopping at one.
+fn time_runs_counting(n: usize, mut make: impl FnMut() -> Command) -> (Vec<Duration>, usize) {
+    let mut failed = 0;
     let mut v: Vec<Duration> = (0..n)
         .map(|_| {
             let mut c = make();
             c.stdout(Stdio::null()).stderr(Stdio::null());
             let t = Instant::now();
             let st = c.status().expect("spawn");
-            let d = t.elapsed();
-            assert!(st.success(), "benchmark command failed");
-            d
+            failed += usize::from(!st.success());
+            t.elapsed()
         })
         .collect();
     v.sort();
-    v
+    (v, failed)
 }
 
 fn rss_kib(pid: i32) -> u64 {
@@ -130,6 +139,37 @@ fn main() {
         let per = 20_000 / clients;
         let rps = throughput(&client, "bench", clients, per);
         println!("{clients:>3} concurrent clients: {rps:>9.0} requests/s");
+    }
+
+    println!();
+    println!("## helper under a flood: 2000 idle connections, daemon open-file limit 1024");
+    if flood::pin_daemon_limit(pid, 1024) {
+        let socket = w
+            .run
+            .join("keyward")
+            .join(keyward_proto::paths::SOCKET_NAME);
+        let flood_runs = (runs / 5).max(50);
+        let ((flooded, failed), held) = flood::during_flood(&socket, || {
+            time_runs_counting(flood_runs, || {
+                let mut c = w.command(w.bin("keyward-credential-process"));
+                c.args(["--profile", "bench"]);
+                c
+            })
+        });
+        let (calm, busy) = (percentile(&helper, 0.5), percentile(&flooded, 0.5));
+        println!("unloaded helper            p50 {:>10}", ms(calm));
+        println!(
+            "flooded helper ({held} held) p50 {:>10}  p99 {:>10}  flooded/unloaded {:.2}x (target <= 3x)",
+            ms(busy),
+            ms(percentile(&flooded, 0.99)),
+            busy.as_secs_f64() / calm.as_secs_f64()
+        );
+        let warnings = w.daemon_log().matches("accept failed").count();
+        println!(
+            "failed helper runs: {failed} of {flood_runs}; 'accept failed' log lines: {warnings}"
+        );
+    } else {
+        println!("SKIPPED: `prlimit` (util-linux) is missing");
     }
 
     println!();

@@ -1,5 +1,6 @@
 //! Process hardening at start: no core dumps, not dumpable (so same-uid processes
-//! cannot ptrace us or read /proc/<pid>/mem). rustix keeps this free of `unsafe`.
+//! cannot ptrace us or read /proc/<pid>/mem), and the open-file limit raised to its
+//! hard limit. rustix keeps this free of `unsafe`.
 
 /// Applies what the platform supports and reports what it could not.
 pub fn harden() -> Vec<String> {
@@ -17,7 +18,27 @@ pub fn harden() -> Vec<String> {
     {
         problems.push(format!("PR_SET_DUMPABLE=0: {e}"));
     }
+    if let Err(e) = raise_open_files() {
+        problems.push(format!("RLIMIT_NOFILE: {e}"));
+    }
     problems
+}
+
+/// Raises the soft open-file limit to the hard one: a flood of connections should meet
+/// the daemon's own cap, not the default 1024.
+fn raise_open_files() -> rustix::io::Result<()> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current == lim.maximum {
+        return Ok(());
+    }
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        },
+    )
 }
 
 /// Reads the hardening back, for `status`.

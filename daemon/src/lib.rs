@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod conns;
 pub mod harden;
 pub mod keychain;
 pub mod logging;

@@ -1,6 +1,7 @@
 //! HTTP/1.1 + JSON over the private Unix socket. Every connection has its peer uid
 //! checked; bodies are capped at 64 KiB; slow clients time out.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::broker::Broker;
+use crate::conns::{Conns, RateLimited, Ticket};
 use crate::sts::Upstream;
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,20 +31,55 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Resp = Response<Full<Bytes>>;
 
+/// Failed accepts (out of file descriptors) are logged at most this often.
+static ACCEPT_WARNING: RateLimited = RateLimited::new(Duration::from_secs(30));
+
+/// How many connections to keep: under the open-file limit (which the daemon raises to
+/// its hard limit at start) with room to spare, so that accepting never runs out of
+/// descriptors: the oldest idle connection makes way instead.
+pub fn connection_cap() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1024);
+    usize::try_from(soft.saturating_sub(64))
+        .unwrap_or(4096)
+        .clamp(8, 4096)
+}
+
 /// Serves until `shutdown` turns true (SIGTERM, or `POST /v1/shutdown`).
 pub async fn serve<U: Upstream>(
     listener: UnixListener,
     broker: Arc<Broker<U>>,
     shutdown: watch::Sender<bool>,
 ) {
+    serve_with_cap(listener, broker, shutdown, None).await;
+}
+
+/// [`serve`] with at most `cap` connections (default: [`connection_cap`], followed as
+/// the open-file limit changes): past it the oldest idle one is shed.
+pub async fn serve_with_cap<U: Upstream>(
+    listener: UnixListener,
+    broker: Arc<Broker<U>>,
+    shutdown: watch::Sender<bool>,
+    cap: Option<usize>,
+) {
     let my_uid = rustix::process::getuid().as_raw();
+    let conns = Conns::new(cap.unwrap_or_else(connection_cap));
     let mut stop = shutdown.subscribe();
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((s, _)) => s,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    // Out of descriptors: the oldest idle connections make way.
+                    for _ in 0..16 {
+                        if !conns.make_room() {
+                            break;
+                        }
+                    }
+                    if let Some(suppressed) = ACCEPT_WARNING.allow() {
+                        tracing::warn!(error = %e, suppressed, live = conns.len(), "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -63,24 +100,50 @@ pub async fn serve<U: Upstream>(
                 continue;
             }
         }
-        let broker = broker.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let broker = broker.clone();
-                let shutdown = shutdown.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&broker, &shutdown, req).await) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .half_close(true)
-                .max_buf_size(MAX_BODY + 16 * 1024)
-                .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        if cap.is_none() {
+            conns.set_cap(connection_cap());
+        }
+        let Some(ticket) = conns.admit() else {
+            tracing::debug!("every connection is busy; refused a new one");
+            continue;
+        };
+        tokio::spawn(connection(stream, ticket, broker.clone(), shutdown.clone()));
+    }
+}
+
+/// One connection: HTTP/1.1 with timeouts, closed early when the registry sheds it.
+async fn connection<U: Upstream>(
+    stream: tokio::net::UnixStream,
+    ticket: Ticket,
+    broker: Arc<Broker<U>>,
+    shutdown: watch::Sender<bool>,
+) {
+    let busy = ticket.busy.clone();
+    let svc = service_fn(move |req| {
+        let (broker, shutdown, busy) = (broker.clone(), shutdown.clone(), busy.clone());
+        async move {
+            busy.store(true, Ordering::SeqCst);
+            let resp = handle(&broker, &shutdown, req).await;
+            busy.store(false, Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .half_close(true)
+        .max_buf_size(MAX_BODY + 16 * 1024)
+        .serve_connection(TokioIo::new(stream), svc);
+    let mut conn = std::pin::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => r,
+        () = ticket.shed.notified() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 
@@ -210,6 +273,18 @@ fn parse_or_default<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Re
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, ErrorBody> {
+    // A declared length over the cap is refused before a byte of the body is read.
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(ErrorBody::new(
+            ErrorKind::TooLarge,
+            format!("request body over {MAX_BODY} bytes"),
+        ));
+    }
     let limited = Limited::new(req.into_body(), MAX_BODY);
     match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
         Err(_) => Err(ErrorBody::new(

@@ -12,5 +12,6 @@ mod escalation;
 mod keys;
 mod revoke;
 mod setup;
+mod trust;
 mod tty;
 mod upgrade;

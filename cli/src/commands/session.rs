@@ -118,6 +118,9 @@ pub fn status(a: &StatusArgs) -> Result<()> {
     }
     match st {
         Ok(s) => print_status(&s),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            anyhow::bail!("{e}");
+        }
         Err(e) => {
             println!(
                 "keywardd is not running ({e}) at {}",

@@ -15,6 +15,9 @@ use rustix::fs::{flock, FlockOperation};
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
+/// The accept queue's length (see `bind_short_backlog`).
+const ACCEPT_BACKLOG: i32 = 32;
+
 /// Exit code when another daemon already serves this user.
 const EXIT_ALREADY_RUNNING: u8 = 3;
 
@@ -173,7 +176,7 @@ fn listen(dir: &std::path::Path) -> Result<UnixListener> {
     }
     // Created 0600 from the start: the umask covers the window before the chmod.
     let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
-    let bound = UnixListener::bind(&socket);
+    let bound = bind_short_backlog(&socket);
     rustix::process::umask(old);
     let listener = bound.with_context(|| format!("cannot listen on {}", socket.display()))?;
     if let Err(e) = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)) {
@@ -181,6 +184,22 @@ fn listen(dir: &std::path::Path) -> Result<UnixListener> {
         bail!("cannot make {} private: {e}", socket.display());
     }
     Ok(listener)
+}
+
+/// Binds with a short accept queue: connections beyond it wait in `connect` rather than
+/// in a long queue, so a flood of idle connections cannot put a thousand strangers
+/// ahead of the helper (the daemon sheds idle connections as it accepts).
+fn bind_short_backlog(path: &std::path::Path) -> std::io::Result<UnixListener> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
+        None,
+    )?;
+    rustix::net::bind(&fd, &SocketAddrUnix::new(path)?)?;
+    rustix::net::listen(&fd, ACCEPT_BACKLOG)?;
+    UnixListener::from_std(std::os::unix::net::UnixListener::from(fd))
 }
 
 /// A daemon that cannot reach the keychain is useless: say so at start.
