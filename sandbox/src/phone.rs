@@ -7,8 +7,24 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+/// Which code the phone shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shows {
+    /// A code never handed out before (a person waiting for the next one).
+    Next,
+    /// The current code, the same until the step ends, by AWS's clock (a phone).
+    Current,
+    /// The current code by this computer's clock (an authenticator here).
+    CurrentByHostClock,
+}
+
 /// The next code of `device` from the emulator at `url` (loopback only).
 pub fn next_code(url: &str, device: &str) -> Result<String> {
+    code(url, device, Shows::Next)
+}
+
+/// A code of `device` from the emulator at `url` (loopback only), as `shows` says.
+pub fn code(url: &str, device: &str, shows: Shows) -> Result<String> {
     let host = url
         .strip_prefix("http://")
         .context("the emulator URL must start with http://")?
@@ -34,7 +50,12 @@ pub fn next_code(url: &str, device: &str) -> Result<String> {
     s.set_read_timeout(Some(Duration::from_secs(45)))?;
     write!(
         s,
-        "GET /__keyward_emulator/code?device={device} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
+        "GET /__keyward_emulator/code?device={device}{} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n",
+        match shows {
+            Shows::Next => "",
+            Shows::Current => "&current=aws",
+            Shows::CurrentByHostClock => "&current=host",
+        }
     )?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;

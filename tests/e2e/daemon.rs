@@ -313,4 +313,9 @@ fn a_failed_start_says_why() {
         "no bare timeout"
     );
     assert!(daemons_of(&w).is_empty());
+    // It checked before it listened: no socket was left for the next client to trip on.
+    assert!(
+        !dir.join(keyward_proto::paths::SOCKET_NAME).exists(),
+        "a failed start leaves no socket"
+    );
 }

@@ -25,6 +25,7 @@ impl MfaRefusal {
 impl Emulator {
     /// Checks a code like AWS: one step either side, never twice.
     pub(crate) fn check_mfa(&self, serial: &str, code: &str) -> Result<(), MfaRefusal> {
+        let now = self.aws_step();
         let mut inner = self.inner();
         inner.codes_seen.push(code.to_owned());
         let Some(seed) = inner.seeds.get(serial).cloned() else {
@@ -36,7 +37,6 @@ impl Emulator {
             inner.reused_code_attempts += 1;
             return Err(MfaRefusal::BadCode);
         }
-        let now = totp::now_step();
         if ![now - 1, now, now + 1]
             .iter()
             .any(|&c| totp::code(&seed, c) == code)
@@ -57,17 +57,22 @@ impl Emulator {
     /// handed out before (like a person waiting for the next code). `None` when the
     /// device is unknown; `Some(Err(wait))` when the caller must wait for the next step.
     pub fn next_code(&self, device: &str) -> Option<Result<String, Duration>> {
+        let now = self.aws_step();
+        let secs = self
+            .aws_time()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let mut inner = self.inner();
         let seed = inner
             .seeds
             .iter()
             .find(|(serial, _)| serial.rsplit('/').next() == Some(device))
             .map(|(_, s)| s.clone())?;
-        let now = totp::now_step();
         // AWS accepts one step either side, so a t-1 code still works, but only while
         // step t lasts: hand one out only with 10 s or more of the step left, so it cannot
         // expire between here and STS. Codes for t and t+1 stay valid for 30 s or more.
-        let floor = if totp::now_secs() % totp::STEP < totp::STEP - 10 {
+        let floor = if secs % totp::STEP < totp::STEP - 10 {
             now - 1
         } else {
             now
@@ -77,10 +82,27 @@ impl Emulator {
             .get(device)
             .map_or(floor, |l| (l + 1).max(floor));
         if counter > now + 1 {
-            let secs = totp::STEP - totp::now_secs() % totp::STEP;
-            return Some(Err(Duration::from_secs(secs)));
+            return Some(Err(Duration::from_secs(totp::STEP - secs % totp::STEP)));
         }
         inner.handed_out.insert(device.to_owned(), counter);
         Some(Ok(totp::code(&seed, counter)))
+    }
+
+    /// What an authenticator shows now: the code of the current step, the same one
+    /// until the step ends. `host_clock`: by this computer's clock (an authenticator
+    /// here, e.g. `ykman oath`), else by AWS's (a phone).
+    pub fn current_code(&self, device: &str, host_clock: bool) -> Option<String> {
+        let step = if host_clock {
+            totp::now_step()
+        } else {
+            self.aws_step()
+        };
+        let inner = self.inner();
+        let seed = inner
+            .seeds
+            .iter()
+            .find(|(serial, _)| serial.rsplit('/').next() == Some(device))
+            .map(|(_, s)| s.clone())?;
+        Some(totp::code(&seed, step))
     }
 }

@@ -90,9 +90,15 @@ pub async fn serve(
                 let moto = moto.clone();
                 let faults = faults.clone();
                 async move {
-                    Ok::<_, std::convert::Infallible>(
-                        handle(req, &emu, faults.as_ref(), &moto).await,
-                    )
+                    let mut resp = handle(req, &emu, faults.as_ref(), &moto).await;
+                    // AWS's clock, which a skewed computer's disagrees with.
+                    let date = chrono::DateTime::<chrono::Utc>::from(emu.aws_time())
+                        .format("%a, %d %b %Y %H:%M:%S GMT")
+                        .to_string();
+                    if let Ok(v) = hyper::header::HeaderValue::from_str(&date) {
+                        resp.headers_mut().insert(hyper::header::DATE, v);
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
                 }
             });
             let _ = http1::Builder::new()
@@ -105,10 +111,18 @@ pub async fn serve(
 /// `GET /__keyward_emulator/code?device=NAME`: the next code of a device, waiting for
 /// the next TOTP step when the current ones were all handed out.
 async fn code_for_device(emu: &Emulator, query: &str) -> Resp {
-    let device = form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "device")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let param = |name: &str| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let device = param("device").unwrap_or_default();
+    // An authenticator's view: the current code, repeated within its step.
+    if let Some(clock) = param("current") {
+        if let Some(code) = emu.current_code(&device, clock == "host") {
+            return Response::new(Full::new(Bytes::from(code)));
+        }
+    }
     for _ in 0..80 {
         match emu.next_code(&device) {
             Some(Ok(code)) => return Response::new(Full::new(Bytes::from(code))),

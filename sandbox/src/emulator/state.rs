@@ -89,6 +89,9 @@ pub(crate) struct Inner {
     pub handed_out: HashMap<String, u64>,
     /// Seconds added to the wall clock for expiry and `aws:CurrentTime`.
     pub clock_offset: i64,
+    /// How far AWS's clock (and the phones that agree with it) is ahead of this
+    /// computer's, in seconds: TOTP checks, phone codes and the `Date` header use it.
+    pub aws_skew: i64,
     pub enforce: bool,
     pub decisions: Vec<Decision>,
 }
@@ -136,6 +139,26 @@ impl Emulator {
     /// codes keep the real time, like a phone does.
     pub fn advance_clock(&self, by: Duration) {
         self.inner().clock_offset += i64::try_from(by.as_secs()).unwrap_or(i64::MAX / 2);
+    }
+
+    /// AWS's clock runs `secs` ahead of this computer's (negative: behind), as when
+    /// this computer's clock is wrong: TOTP checks, phone codes and `Date` follow AWS.
+    pub fn skew_aws_clock(&self, secs: i64) {
+        self.inner().aws_skew = secs;
+    }
+
+    /// AWS's wall clock (see [`Emulator::skew_aws_clock`]).
+    pub fn aws_time(&self) -> SystemTime {
+        shifted(SystemTime::now(), self.inner().aws_skew)
+    }
+
+    /// The TOTP step by AWS's clock.
+    pub fn aws_step(&self) -> u64 {
+        self.aws_time()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            / crate::totp::STEP
     }
 
     /// How many requests with this action reached the emulator (faulted ones included).
