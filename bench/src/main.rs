@@ -3,6 +3,8 @@
 //! Everything runs against the test world (moto behind the fault proxy, a private
 //! Secret Service), and each figure is printed beside its baseline from the same run.
 
+#![forbid(unsafe_code)]
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

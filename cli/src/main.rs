@@ -16,6 +16,12 @@ mod ui;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Freed heap blocks are wiped: copies of keys and tokens in other crates' buffers
+/// do not outlive their use.
+#[global_allocator]
+static ALLOCATOR: keyward_daemon::harden::ZeroingAllocator =
+    keyward_daemon::harden::ZeroingAllocator;
+
 use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::{

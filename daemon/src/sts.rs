@@ -115,7 +115,10 @@ impl AwsSts {
     }
 
     fn client(&self, creds: Credentials, region: Option<String>) -> aws_sdk_sts::Client {
-        let mut conf = aws_sdk_sts::config::Builder::from(&self.base).credentials_provider(creds);
+        // No identity cache: it would keep the long-term key alive after the call.
+        let mut conf = aws_sdk_sts::config::Builder::from(&self.base)
+            .identity_cache(aws_sdk_sts::config::IdentityCache::no_cache())
+            .credentials_provider(creds);
         if let Some(r) = region {
             conf = conf.region(Region::new(r));
         }

@@ -3,6 +3,8 @@
 //! This crate has no tokio, no AWS SDK and no clap: the credential_process fast path
 //! links only this.
 
+#![forbid(unsafe_code)]
+
 pub mod client;
 pub mod credential_process;
 pub mod paths;

@@ -3,6 +3,8 @@
 //! the isolated computer (its own HOME and a private Secret Service) that keyward's
 //! tests and demo run on. The shipped `keyward` binary does not depend on it.
 
+#![forbid(unsafe_code)]
+
 pub mod authz;
 pub mod aws;
 pub mod computer;

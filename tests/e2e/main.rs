@@ -10,6 +10,7 @@ mod daemon;
 mod demo;
 mod escalation;
 mod keys;
+mod memory;
 mod mfa;
 mod revoke;
 mod setup;

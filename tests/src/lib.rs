@@ -2,6 +2,8 @@
 //! enforces IAM) with fault injection, isolated computers with a private Secret
 //! Service, the real AWS CLI and boto3 as clients, and the leak scan.
 
+#![forbid(unsafe_code)]
+
 pub mod cmd;
 pub mod leaks;
 pub mod macros;

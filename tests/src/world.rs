@@ -54,6 +54,8 @@ pub struct Machine {
     pub access_key_id: String,
     pub mfa_serial: String,
     pub role_arn: Option<String>,
+    /// The long-term secret, for tests that look for copies of it (a canary too).
+    pub secret_access_key: String,
 }
 
 pub struct World {
@@ -335,6 +337,7 @@ impl World {
             access_key_id: s("access_key_id"),
             mfa_serial: serial,
             role_arn: v["role_arn"].as_str().map(str::to_owned),
+            secret_access_key: secret,
         }
     }
 

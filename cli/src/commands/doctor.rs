@@ -137,7 +137,7 @@ fn daemon(client: &Client) -> Check {
 }
 
 fn socket(client: &Client) -> Check {
-    let dir = paths::runtime_dir();
+    let (dir, source) = paths::runtime_location();
     if let Err(e) = paths::check_private_dir(&dir) {
         return check(
             "socket",
@@ -154,7 +154,7 @@ fn socket(client: &Client) -> Check {
             "socket",
             Level::Ok,
             format!(
-                "{} is 0600 in a 0700 directory you own",
+                "{} is 0600 in a 0700 directory you own (chosen by {source})",
                 client.socket().display()
             ),
             None,

@@ -1,10 +1,18 @@
 //! keywardd: the per-user daemon. See `keyward_daemon` for the parts.
 
+#![forbid(unsafe_code)]
+
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::process::ExitCode;
 use std::sync::Arc;
+
+/// Freed heap blocks are wiped: copies of keys and tokens in other crates' buffers
+/// do not outlive their use.
+#[global_allocator]
+static ALLOCATOR: keyward_daemon::harden::ZeroingAllocator =
+    keyward_daemon::harden::ZeroingAllocator;
 
 use anyhow::{bail, Context, Result};
 use keyward_daemon::broker::Broker;

@@ -1,6 +1,8 @@
 //! keyward-phone --url URL --device NAME: prints the next MFA code of a device of a
 //! local keyward emulator. The tests' and the demo's `mfa_process`: a phone you can run.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

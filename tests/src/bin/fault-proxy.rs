@@ -2,6 +2,8 @@
 //! process (moto plus keyward's emulator with IAM enforcement), for the benchmark and
 //! for poking at by hand. Prints its URL, then serves until killed.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::path::PathBuf;
 
