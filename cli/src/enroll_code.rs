@@ -218,4 +218,49 @@ mod tests {
         let d = format!("{:?}", sample(2000));
         assert!(!d.contains("CANARY") && !d.contains("ASIAENROLL"), "{d}");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            /// Every code decodes to what was encoded before it expires, and to an
+            /// error (never a panic) once it has, or once any character changed.
+            #[test]
+            fn codes_round_trip_and_any_change_is_refused(
+                owner in "[a-z0-9]{1,12}",
+                machine in "[a-z0-9-]{1,20}",
+                groups in proptest::collection::vec("[A-Za-z0-9_+=,.@-]{1,20}", 0..4),
+                secret in "[A-Za-z0-9/+]{40}",
+                at in 0usize..400,
+                to in proptest::char::range('!', '~'),
+            ) {
+                let mut code = sample(2000);
+                code.owner = owner;
+                code.machine = machine;
+                code.groups = groups;
+                code.secret_access_key = secret;
+                let text = code.encode();
+                let back = EnrollCode::decode(&text, 1500).unwrap();
+                let again = back.encode();
+                prop_assert_eq!(again.as_str(), text.as_str());
+                prop_assert!(EnrollCode::decode(&text, 2001).is_err());
+                let mut chars: Vec<char> = text.chars().collect();
+                let i = at % chars.len();
+                if chars[i] != to {
+                    chars[i] = to;
+                    let changed: String = chars.into_iter().collect();
+                    prop_assert!(EnrollCode::decode(&changed, 1500).is_err());
+                }
+            }
+
+            #[test]
+            fn any_text_is_refused_without_a_panic(text in ".{0,300}") {
+                prop_assert!(EnrollCode::decode(&text, 1500).is_err());
+            }
+        }
+    }
 }

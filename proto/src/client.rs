@@ -323,4 +323,57 @@ mod tests {
         assert_eq!(content_length(head).unwrap(), 12);
         assert!(content_length("HTTP/1.1 200 OK\r\n\r\n").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// What `read_response` makes of `bytes` sent by a "daemon" that then hangs up.
+        fn read_all(bytes: Vec<u8>) -> io::Result<Response> {
+            let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+            let writer = std::thread::spawn(move || {
+                let _ = theirs.write_all(&bytes);
+            });
+            ours.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let r = read_response(&mut ours, &mut || Err(hung(Duration::from_secs(5))));
+            let _ = writer.join();
+            r
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Any bytes from the socket give a response or an error, never a panic,
+            /// and never a body longer than the cap.
+            #[test]
+            fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                if let Ok(r) = read_all(bytes) {
+                    prop_assert!(r.body.len() <= MAX_RESPONSE);
+                }
+            }
+
+            /// A well-formed response comes back exactly, whatever its header casing.
+            #[test]
+            fn well_formed_responses_round_trip(
+                status in 100u16..600,
+                body in proptest::collection::vec(any::<u8>(), 0..1024),
+                upper in any::<bool>(),
+            ) {
+                let name = if upper { "Content-Length" } else { "content-length" };
+                let mut bytes = format!("HTTP/1.1 {status} X\r\n{name}: {}\r\n\r\n", body.len()).into_bytes();
+                bytes.extend_from_slice(&body);
+                let r = read_all(bytes).unwrap();
+                prop_assert_eq!(r.status, status);
+                prop_assert_eq!(r.body.as_slice(), body.as_slice());
+            }
+
+            /// Headers of any text: the status and length parsers never panic.
+            #[test]
+            fn header_parsers_never_panic(head in ".{0,300}") {
+                let _ = parse_status(&head);
+                let _ = content_length(&head);
+            }
+        }
+    }
 }

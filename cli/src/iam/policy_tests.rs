@@ -265,3 +265,71 @@ fn diff_marks_added_lines() {
     assert!(d.lines().any(|l| l.starts_with("  ")));
     assert!(diff(&b, &b).lines().all(|l| l.starts_with("  ")));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A statement keyward does not own: any Sid but its own, any principal shape.
+    fn foreign_statement() -> impl Strategy<Value = Value> {
+        (
+            "[A-Za-z][A-Za-z0-9]{0,12}",
+            prop_oneof![
+                Just(json!("*")),
+                Just(json!({"AWS": ROOT})),
+                Just(json!({"AWS": [ROOT, "arn:aws:iam::999999999999:root"]})),
+                Just(json!({"Service": "cloudtrail.amazonaws.com"})),
+            ],
+            prop_oneof![Just("Allow"), Just("Deny")],
+        )
+            .prop_filter("not keyward's Sid", |(sid, _, _)| !sid.starts_with("Keyward"))
+            .prop_map(|(sid, principal, effect)| {
+                json!({"Sid": sid, "Effect": effect, "Principal": principal, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"})
+            })
+    }
+
+    fn machine_arn() -> impl Strategy<Value = String> {
+        "[a-z0-9]{1,8}-[a-z0-9]{1,8}"
+            .prop_map(|n| format!("arn:aws:iam::123456789012:user/keyward/{n}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Adding keeps every foreign statement, names the machine, and is idempotent;
+        /// removing it again keeps the foreign statements too.
+        #[test]
+        fn edits_keep_foreign_statements_and_are_idempotent(
+            foreign in proptest::collection::vec(foreign_statement(), 0..5),
+            arns in proptest::collection::vec(machine_arn(), 1..5),
+            enforce in any::<bool>(),
+        ) {
+            let start = json!({"Version": "2012-10-17", "Statement": foreign.clone()});
+            let keep = enforce.then_some(&KEEP);
+            let mut doc = start.clone();
+            for a in &arns {
+                doc = add_principal(&doc, &bucket(), a, keep);
+            }
+            prop_assert_eq!(foreign_statements(&doc), foreign.clone());
+            for a in &arns {
+                prop_assert!(contains_principal(&doc, a));
+                prop_assert_eq!(&add_principal(&doc, &bucket(), a, keep), &doc);
+            }
+            let mut back = doc.clone();
+            for a in &arns {
+                back = remove_principal(&back, a);
+                prop_assert!(!contains_principal(&back, a));
+            }
+            prop_assert_eq!(foreign_statements(&back), foreign);
+            // The text round-trips through the parser.
+            prop_assert_eq!(parse(Some(&to_text(&doc))).unwrap(), doc);
+        }
+
+        /// Whatever text arrives as a policy, parsing returns a result, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(text in ".{0,200}") {
+            let _ = parse(Some(&text));
+        }
+    }
+}
