@@ -89,6 +89,15 @@ impl Computer {
         Ok(c)
     }
 
+    /// Stops this computer's gnome-keyring (its keychain then goes away, as when the
+    /// session's keyring dies); dbus-daemon stays.
+    pub fn kill_keyring(&mut self) {
+        if let Some(mut k) = (self.children.len() >= 2).then(|| self.children.remove(1)) {
+            let _ = k.kill();
+            let _ = k.wait();
+        }
+    }
+
     /// Starts dbus-daemon and gnome-keyring, and waits until the Secret Service answers.
     pub fn start_keychain(&mut self) -> Result<()> {
         if let Some(part) = missing(KEYCHAIN_PARTS) {

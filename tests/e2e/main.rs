@@ -9,6 +9,7 @@ mod common;
 mod daemon;
 mod demo;
 mod escalation;
+mod faults;
 mod keys;
 mod memory;
 mod mfa;

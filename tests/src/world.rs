@@ -387,6 +387,11 @@ impl World {
         self.computer.stop_daemon();
     }
 
+    /// Kills this computer's gnome-keyring: its Secret Service is gone.
+    pub fn kill_keyring(&mut self) {
+        self.computer.kill_keyring();
+    }
+
     /// The canary search: no registered secret, session credential the emulator saw
     /// or MFA code in any file under the world, any output, any argv or any environment.
     pub fn assert_no_leaks(&self) {
