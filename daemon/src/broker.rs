@@ -3,23 +3,26 @@
 //! role credentials, and the TOTP reuse guard.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use keyward_proto::{tty::is_valid_code, ErrorBody, ErrorKind, Status, MIN_REMAINING_SECS};
+use keyward_proto::{ErrorBody, ErrorKind, MIN_REMAINING_SECS};
 use tokio::sync::watch;
-use zeroize::Zeroizing;
 
-use crate::config::{BaseProfile, Config, ConfigError, Profile, RoleProfile};
+use crate::config::{BaseProfile, Profile, RoleProfile};
 use crate::keychain::KeyStore;
 use crate::session::{AccessKey, Session};
 use crate::sts::{AssumeRoleRequest, Caller, StsError, Upstream};
 
+mod mfa;
 mod mfa_guard;
-use mfa_guard::{Admission, MfaGuard};
+mod upkeep;
+
+pub use crate::config::ConfigSource;
+use mfa_guard::MfaGuard;
+pub use upkeep::{relevant_environment, Working};
 
 /// Never hand out less than this.
 pub const MIN_REMAINING: Duration = Duration::from_secs(MIN_REMAINING_SECS);
@@ -54,41 +57,6 @@ struct State {
     epoch: u64,
 }
 
-/// (modified time, length): when either changes, the file is read again.
-type Stamp = (Option<SystemTime>, u64);
-
-/// Caches the parsed config, re-reading it when the file changes.
-pub struct ConfigSource {
-    path: PathBuf,
-    cached: Mutex<Option<(Stamp, Arc<Config>)>>,
-}
-
-impl ConfigSource {
-    pub fn new(path: PathBuf) -> Self {
-        Self {
-            path,
-            cached: Mutex::new(None),
-        }
-    }
-
-    pub fn get(&self) -> Result<Arc<Config>, ConfigError> {
-        let meta = std::fs::metadata(&self.path).ok();
-        let stamp: Stamp = (
-            meta.as_ref().and_then(|m| m.modified().ok()),
-            meta.as_ref().map_or(0, std::fs::Metadata::len),
-        );
-        let mut cached = self.cached.lock().expect("config lock");
-        if let Some((seen, c)) = cached.as_ref() {
-            if *seen == stamp {
-                return Ok(c.clone());
-            }
-        }
-        let cfg = Arc::new(Config::load(&self.path)?);
-        *cached = Some((stamp, cfg.clone()));
-        Ok(cfg)
-    }
-}
-
 pub struct Broker<U: Upstream> {
     upstream: U,
     keys: Arc<dyn KeyStore>,
@@ -102,63 +70,8 @@ pub struct Broker<U: Upstream> {
     environment: BTreeMap<String, String>,
 }
 
-/// Counts a request as being worked on while it lives.
-pub struct Working<'a>(&'a AtomicUsize);
-
-impl Drop for Working<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// This process's values of the variables that decide where STS calls and keychain
-/// access go; a proxy's user and password are hidden.
-pub fn relevant_environment() -> BTreeMap<String, String> {
-    keyward_proto::RELEVANT_ENV
-        .iter()
-        .filter_map(|k| {
-            std::env::var(k)
-                .ok()
-                .map(|v| ((*k).to_owned(), keyward_proto::hide_userinfo(&v)))
-        })
-        .collect()
-}
-
 fn err(kind: ErrorKind, message: impl Into<String>) -> ErrorBody {
     ErrorBody::new(kind, message)
-}
-
-/// Why the guard kept a code from STS, in words that say when to try again.
-fn not_admitted(a: &Admission, profile: &str, serial: &str) -> ErrorBody {
-    let mut e = match a {
-        Admission::Reused { retry_after } => {
-            let mut e = err(
-                ErrorKind::MfaReused,
-                format!("that MFA code was already used; wait {retry_after} s for the next one and run `keyward login --profile {profile}`"),
-            );
-            e.retry_after_secs = Some(*retry_after);
-            e
-        }
-        Admission::RefusedBefore => err(
-            ErrorKind::MfaInvalid,
-            format!("AWS refused this same code a moment ago; enter the current code of {serial}"),
-        ),
-        Admission::Throttled { retry_after } => {
-            let at = SystemTime::now() + Duration::from_secs(*retry_after);
-            let mut e = err(
-                ErrorKind::MfaThrottled,
-                format!(
-                    "too many wrong MFA codes for {serial}: the next try is allowed in {retry_after} s (at {})",
-                    humantime::format_rfc3339_seconds(at)
-                ),
-            );
-            e.retry_after_secs = Some(*retry_after);
-            e
-        }
-        Admission::Go => err(ErrorKind::Internal, "admitted"),
-    };
-    e.mfa_serial = Some(serial.to_owned());
-    e
 }
 
 fn revoked_error(profile: &str) -> ErrorBody {
@@ -383,149 +296,6 @@ impl<U: Upstream> Broker<U> {
         }
     }
 
-    /// Takes an MFA code for `profile` (a base profile, a role over its base, or a
-    /// direct-MFA role) and returns credentials for `profile`.
-    pub async fn submit_mfa(self: &Arc<Self>, profile: &str, code: Zeroizing<String>) -> Outcome {
-        let prof = self.profile(profile)?;
-        if !is_valid_code(&code) {
-            return Err(err(
-                ErrorKind::MfaInvalid,
-                "an MFA code is 6 digits; try again",
-            ));
-        }
-        let (target, base, direct_role) = match &prof {
-            Profile::Base(b) => (b.name.clone(), b.clone(), None),
-            Profile::Role(r) if r.needs_direct_mfa() => {
-                (r.name.clone(), r.source.clone(), Some(r.clone()))
-            }
-            Profile::Role(r) => (r.source.name.clone(), r.source.clone(), None),
-        };
-        let leader = {
-            let mut st = self.state();
-            let live = st
-                .sessions
-                .get(&target)
-                .is_some_and(|s| s.remaining(SystemTime::now()) >= MIN_REMAINING);
-            if live || st.flights.contains_key(&target) {
-                false
-            } else {
-                match st.guard.admit(&base.mfa_serial, &code) {
-                    Admission::Go => true,
-                    other => return Err(not_admitted(&other, profile, &base.mfa_serial)),
-                }
-            }
-        };
-        let result = if leader {
-            self.lead_mfa(&target, base, direct_role, code).await
-        } else {
-            // Someone else's code is in flight, or a session already exists.
-            self.credentials_no_prompt(&target).await
-        };
-        result?;
-        match prof {
-            Profile::Role(r) if !r.needs_direct_mfa() => self.role_session(&r, false).await,
-            _ => self.credentials_no_prompt(profile).await,
-        }
-    }
-
-    /// Sends an admitted code to STS in a flight. The code counts as used only once the
-    /// key was read and the call is about to go out; the outcome is shared with every
-    /// request that was waiting for this device's prompt.
-    async fn lead_mfa(
-        self: &Arc<Self>,
-        target: &str,
-        base: BaseProfile,
-        direct_role: Option<RoleProfile>,
-        code: Zeroizing<String>,
-    ) -> Outcome {
-        let serial = base.mfa_serial.clone();
-        let this = self.clone();
-        let sent_code = code.clone();
-        let r = self
-            .flight(target, move || async move {
-                let key = match this.read_key(&base.name).await {
-                    Ok(k) => k,
-                    Err(e) => {
-                        this.state().guard.withdraw(&base.mfa_serial, &sent_code);
-                        return Err(e);
-                    }
-                };
-                this.state().guard.sent(&base.mfa_serial);
-                let call = this.mfa_call(key, &base, direct_role, sent_code);
-                this.call(&base.name, call).await
-            })
-            .await;
-        let r = self.settle_mfa(&serial, &code, r);
-        self.bump();
-        r
-    }
-
-    /// GetSessionToken, or AssumeRole with the key and the code for a long role.
-    fn mfa_call(
-        &self,
-        key: AccessKey,
-        base: &BaseProfile,
-        direct_role: Option<RoleProfile>,
-        code: Zeroizing<String>,
-    ) -> impl std::future::Future<Output = Result<Session, StsError>> + Send + '_ {
-        let serial = base.mfa_serial.clone();
-        let region = base.region.clone();
-        let duration = base.session_duration;
-        let source_identity = base.source_identity();
-        let session_name = session_name(&base.name);
-        async move {
-            match direct_role {
-                Some(r) => {
-                    let req = AssumeRoleRequest {
-                        role_arn: r.role_arn.clone(),
-                        session_name,
-                        duration: r.duration,
-                        external_id: r.external_id.clone(),
-                        region,
-                        source_identity,
-                    };
-                    let caller = Caller::KeyWithMfa { key, serial, code };
-                    self.upstream.assume_role(caller, req).await
-                }
-                None => {
-                    self.upstream
-                        .get_session_token(key, region, serial, code, duration)
-                        .await
-                }
-            }
-        }
-    }
-
-    /// Records what STS made of a code; waiters that entered before share the outcome,
-    /// a refusal as much as an upstream failure, instead of paying for their own try.
-    fn settle_mfa(&self, serial: &str, code: &Zeroizing<String>, r: Outcome) -> Outcome {
-        let mut st = self.state();
-        st.leases.remove(serial);
-        match r {
-            Ok(s) => {
-                st.guard.accepted(serial, code);
-                st.mfa_failures.remove(serial);
-                Ok(s)
-            }
-            Err(mut e) => {
-                if e.kind == ErrorKind::MfaInvalid {
-                    if let Some(backoff) = st.guard.refused(serial, code) {
-                        let _ = write!(
-                            e.message,
-                            "; after {} wrong codes the next try is allowed in {} s (at {})",
-                            mfa_guard::FREE_WRONG,
-                            backoff.as_secs(),
-                            humantime::format_rfc3339_seconds(SystemTime::now() + backoff)
-                        );
-                    }
-                }
-                st.mfa_failures
-                    .insert(serial.to_owned(), (Instant::now(), e.clone()));
-                Err(e)
-            }
-        }
-    }
-
     async fn credentials_no_prompt(self: &Arc<Self>, name: &str) -> Outcome {
         let flight = self.state().flights.get(name).cloned();
         if let Some(rx) = flight {
@@ -633,104 +403,6 @@ impl<U: Upstream> Broker<U> {
         });
         task.await
             .unwrap_or_else(|_| Err(err(ErrorKind::Internal, "the STS task failed")))
-    }
-
-    /// Asks STS whether each base profile's key still exists (GetCallerIdentity, always
-    /// allowed). A key STS calls invalid marks the computer revoked and drops every
-    /// session. With `only_live`, only profiles that hold a session are checked.
-    pub async fn check_keys(
-        self: &Arc<Self>,
-        only_live: bool,
-    ) -> Vec<(String, Result<(), ErrorBody>)> {
-        let Ok(cfg) = self.config.get() else {
-            return Vec::new();
-        };
-        let mut results = Vec::new();
-        for name in cfg.profiles.keys() {
-            let Ok(Profile::Base(base)) = cfg.resolve(name) else {
-                continue;
-            };
-            {
-                let st = self.state();
-                if st.revoked.contains_key(name) {
-                    results.push((name.clone(), Err(revoked_error(name))));
-                    continue;
-                }
-                let live = st
-                    .sessions
-                    .keys()
-                    .any(|s| s == name || cfg.resolve(s).is_ok_and(|p| p.base().name == *name));
-                if only_live && !live {
-                    continue;
-                }
-            }
-            let key = match self.read_key(name).await {
-                Ok(k) => k,
-                Err(e) if e.kind == ErrorKind::NoKey => continue,
-                Err(e) => {
-                    results.push((name.clone(), Err(e)));
-                    continue;
-                }
-            };
-            let outcome = match self.upstream.check_key(key, base.region.clone()).await {
-                Ok(()) => Ok(()),
-                Err(StsError::KeyInvalid(m)) => {
-                    tracing::warn!(profile = %name, message = %m, "STS no longer knows this computer's key; dropping every session");
-                    self.mark_revoked(name).await;
-                    self.bump();
-                    Err(revoked_error(name))
-                }
-                Err(e) => Err(err(ErrorKind::Upstream, e.to_string())),
-            };
-            results.push((name.clone(), outcome));
-        }
-        results
-    }
-
-    /// Forgets every session (their secrets are zeroized as the last reference drops).
-    /// The revoked mark stays unless `forget_revoked` (the key changed).
-    pub fn lock(&self, forget_revoked: bool) -> usize {
-        let n = {
-            let mut st = self.state();
-            st.epoch += 1;
-            st.leases.clear();
-            st.failed.clear();
-            st.mfa_failures.clear();
-            if forget_revoked {
-                st.revoked.clear();
-            }
-            let n = st.sessions.len();
-            st.sessions.clear();
-            n
-        };
-        self.bump();
-        n
-    }
-
-    pub fn status(&self) -> Status {
-        let now = SystemTime::now();
-        let st = self.state();
-        let mut sessions: Vec<_> = st
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.remaining(now) > Duration::ZERO)
-            .map(|(name, s)| s.info(name, now))
-            .collect();
-        sessions.sort_by(|a, b| a.profile.cmp(&b.profile));
-        let mut revoked: Vec<_> = st.revoked.keys().cloned().collect();
-        revoked.sort();
-        Status {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            protocol: keyward_proto::PROTOCOL_VERSION,
-            pid: std::process::id(),
-            sessions,
-            revoked,
-            hardening: Some(crate::harden::report()),
-            busy: !st.flights.is_empty()
-                || self.working.load(Ordering::SeqCst) > 0
-                || st.leases.values().any(|until| *until > Instant::now()),
-            environment: self.environment.clone(),
-        }
     }
 }
 

@@ -270,6 +270,41 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// (modified time, length): when either changes, the file is read again.
+type Stamp = (Option<std::time::SystemTime>, u64);
+
+/// Caches the parsed config, re-reading it when the file changes.
+pub struct ConfigSource {
+    path: PathBuf,
+    cached: std::sync::Mutex<Option<(Stamp, std::sync::Arc<Config>)>>,
+}
+
+impl ConfigSource {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn get(&self) -> Result<std::sync::Arc<Config>, ConfigError> {
+        let meta = std::fs::metadata(&self.path).ok();
+        let stamp: Stamp = (
+            meta.as_ref().and_then(|m| m.modified().ok()),
+            meta.as_ref().map_or(0, std::fs::Metadata::len),
+        );
+        let mut cached = self.cached.lock().expect("config lock");
+        if let Some((seen, c)) = cached.as_ref() {
+            if *seen == stamp {
+                return Ok(c.clone());
+            }
+        }
+        let cfg = std::sync::Arc::new(Config::load(&self.path)?);
+        *cached = Some((stamp, cfg.clone()));
+        Ok(cfg)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,9 +187,14 @@ async fn handle<U: Upstream>(
             format!("no route {method} {path}"),
         ));
     }
-    match path.as_str() {
+    post(broker, &path, &body).await
+}
+
+/// The POST routes, once the protocol version and the body are known good.
+async fn post<U: Upstream>(broker: &Arc<Broker<U>>, path: &str, body: &[u8]) -> Resp {
+    match path {
         route::CREDENTIALS => {
-            let parsed: CredentialsRequest = match parse(&body) {
+            let parsed: CredentialsRequest = match parse(body) {
                 Ok(p) => p,
                 Err(e) => return error(&e),
             };
@@ -200,7 +205,7 @@ async fn handle<U: Upstream>(
             creds(&broker.credentials(&parsed.profile, parsed.can_prompt).await)
         }
         route::MFA => {
-            let parsed: MfaSubmit = match parse(&body) {
+            let parsed: MfaSubmit = match parse(body) {
                 Ok(p) => p,
                 Err(e) => return error(&e),
             };
@@ -212,7 +217,7 @@ async fn handle<U: Upstream>(
             creds(&broker.submit_mfa(&parsed.profile, code).await)
         }
         route::CHECK => {
-            if let Err(e) = parse_or_default::<CheckRequest>(&body) {
+            if let Err(e) = parse_or_default::<CheckRequest>(body) {
                 return error(&e);
             }
             let checked = broker
@@ -234,7 +239,7 @@ async fn handle<U: Upstream>(
             )
         }
         route::LOCK => {
-            let parsed: LockRequest = match parse_or_default(&body) {
+            let parsed: LockRequest = match parse_or_default(body) {
                 Ok(p) => p,
                 Err(e) => return error(&e),
             };
@@ -244,7 +249,7 @@ async fn handle<U: Upstream>(
         }
         _ => error(&ErrorBody::new(
             ErrorKind::BadRequest,
-            format!("no route {method} {path}"),
+            format!("no route POST {path}"),
         )),
     }
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex as StdMutex;
 
 use secrecy::SecretString;
+use zeroize::Zeroizing;
 
 use super::*;
 use crate::keychain::MemoryKeyStore;
