@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use crate::emulator::{self, Emulator, Interceptor};
 
 /// The throw-away account root's key (the emulator knows it; it is no secret).
-pub const ROOT_KEY_ID: &str = "AKIASANDBOXROOT00000";
+pub const ROOT_KEY_ID: &str = "sandbox-root-key-id";
 pub const ROOT_SECRET: &str = "sandbox-root-secret-not-a-real-one";
 
 fn free_port() -> Result<u16> {

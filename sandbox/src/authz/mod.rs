@@ -5,3 +5,4 @@ pub mod account;
 pub mod calls;
 pub mod evaluate;
 pub mod identity;
+pub mod storage;

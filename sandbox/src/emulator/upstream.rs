@@ -45,7 +45,7 @@ pub struct Moto {
 }
 
 /// The emulator reads moto as this key; moto, whose own auth is off, takes any.
-const READER: &str = "AKIAKEYWARDEMULATOR0";
+const READER: &str = "keyward-emulator-reader";
 
 impl Moto {
     pub fn new(url: &str) -> Self {
