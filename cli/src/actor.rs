@@ -97,7 +97,10 @@ pub async fn as_machine(who: &Who, yes: bool, quiet: bool) -> Result<Actor> {
     }
     let profile = match &who.profile {
         Some(p) => p.clone(),
-        None => profiles::default_profile()?,
+        None => match implicit_admin()? {
+            Some(admin) => return as_bootstrap(&admin, None, yes, quiet).await,
+            None => profiles::default_profile()?,
+        },
     };
     let machine = Aws::from_keyward_profile(&profile, None).await?;
     let (account, arn) = machine.whoami().await?;
@@ -129,6 +132,32 @@ pub async fn as_machine(who: &Who, yes: bool, quiet: bool) -> Result<Actor> {
         me: Some(me),
         profile: Some(profile),
     })
+}
+
+/// With no `--profile`: an `AWS_PROFILE` that is not a keyward profile, or admin keys in
+/// the environment on a computer with no keyward profile, mean the bootstrap admin.
+fn implicit_admin() -> Result<Option<Who>> {
+    let cfg = Config::load(&profiles::config_path()?)?;
+    if let Some(p) = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()) {
+        if !cfg.profiles.contains_key(&p) {
+            return Ok(Some(Who {
+                admin_profile: Some(p),
+                ..Who::default()
+            }));
+        }
+        return Ok(None);
+    }
+    let has_base = cfg.profiles.values().any(|p| p.role_arn.is_none());
+    if has_base {
+        return Ok(None);
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        return Ok(Some(Who {
+            admin: true,
+            ..Who::default()
+        }));
+    }
+    bail!("no AWS credentials found; use `--admin-profile P` or `AWS_PROFILE` with the account's admin credentials (this computer has no keyward profile yet; `keyward setup` registers it)")
 }
 
 /// The admin role's session through keywardd, when this computer has an admin profile

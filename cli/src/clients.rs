@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use keyward_proto::client::Client;
@@ -78,10 +79,21 @@ impl Aws {
                 .region(Region::new(DEFAULT_REGION))
                 .build();
         }
-        if config.credentials_provider().is_none() {
-            anyhow::bail!("no AWS credentials found; pass --admin-profile P or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
+        let found = match config.credentials_provider() {
+            Some(p) => p.provide_credentials().await.map(|_| ()),
+            None => Err(CredentialsError::not_loaded("no provider")),
+        };
+        match found {
+            Ok(()) => Ok(Self::from_config(config)),
+            Err(CredentialsError::CredentialsNotLoaded(_)) => anyhow::bail!(
+                "no AWS credentials found; use `--admin-profile P` or `AWS_PROFILE` with the account's admin credentials"
+            ),
+            Err(e) => Err(anyhow::anyhow!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(e)
+            )
+            .context("the AWS credentials could not be loaded; check `--admin-profile` or `AWS_PROFILE`")),
         }
-        Ok(Self::from_config(config))
     }
 
     /// Fixed credentials (an enrollment code's, or a session's).

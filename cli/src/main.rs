@@ -26,7 +26,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::{
     demo, deregister, docs, doctor, enroll, grant, init, key, machines, profile, revoke, session,
-    setup,
+    setup, unlock,
 };
 
 /// One IAM user per computer; its key lives in the OS keychain; every AWS tool gets
@@ -54,7 +54,7 @@ enum Command {
     Revoke(revoke::RevokeArgs),
     /// Decommission this computer: revoke it and wipe its local traces
     Deregister(deregister::DeregisterArgs),
-    /// Store or remove this computer's access key in the OS keychain
+    /// Store, remove or move this computer's access key (OS keychain or encrypted file)
     #[command(subcommand)]
     Key(key::KeyCommand),
     /// Add, list or remove keyward profiles (and their credential_process lines)
@@ -64,8 +64,10 @@ enum Command {
     Login(session::LoginArgs),
     /// Show the daemon and its sessions (never a secret)
     Status(session::StatusArgs),
-    /// Forget every session held by the daemon
+    /// Forget every session held by the daemon, and lock unlocked key files
     Lock(session::LockArgs),
+    /// Open this computer's encrypted key file for the daemon (headless machines)
+    Unlock(unlock::UnlockArgs),
     /// Control keywardd
     #[command(subcommand)]
     Daemon(session::DaemonCommand),
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
         Command::Login(a) => session::login(&a),
         Command::Status(a) => session::status(&a),
         Command::Lock(a) => session::lock(&a),
+        Command::Unlock(a) => unlock::unlock(&a),
         Command::Daemon(c) => session::daemon(&c),
         Command::CredentialProcess { .. } => unreachable!("dispatched before clap"),
     };

@@ -12,7 +12,7 @@ use keyward_proto::{ErrorBody, ErrorKind, MIN_REMAINING_SECS};
 use tokio::sync::watch;
 
 use crate::config::{BaseProfile, Profile, RoleProfile};
-use crate::keychain::KeyStore;
+use crate::keychain::{KeyStore, KeychainError};
 use crate::session::{AccessKey, Session};
 use crate::sts::{AssumeRoleRequest, Caller, StsError, Upstream};
 
@@ -170,16 +170,6 @@ impl<U: Upstream> Broker<U> {
     /// A session that only an MFA code can create: serve it, wait for someone else's
     /// prompt, or hand this caller the prompt.
     async fn mfa_session(&self, name: &str, base: &BaseProfile, can_prompt: bool) -> Outcome {
-        let live = {
-            let st = self.state();
-            st.sessions
-                .get(name)
-                .is_some_and(|s| s.remaining(SystemTime::now()) >= MIN_REMAINING)
-        };
-        if !live {
-            // Nobody should type a code for a key that is not there.
-            self.read_key(&base.name).await?;
-        }
         let mut rx = self.generation.subscribe();
         let entered = Instant::now();
         let deadline = entered + MAX_WAIT;
@@ -200,18 +190,11 @@ impl<U: Upstream> Broker<U> {
                         return Err(failure.clone());
                     }
                 }
-                let mut required = err(
-                    ErrorKind::MfaRequired,
-                    format!("an MFA code is needed for profile `{name}`; run `keyward login --profile {name}`"),
-                );
-                required.mfa_serial = Some(base.mfa_serial.clone());
-                if !can_prompt {
-                    return Err(required);
-                }
                 let now = Instant::now();
                 match st.leases.get(&base.mfa_serial) {
-                    Some(until) if *until > now && now < deadline => (*until).min(deadline),
-                    Some(_) if now >= deadline => return Err(required),
+                    _ if !can_prompt => None,
+                    Some(until) if *until > now && now < deadline => Some((*until).min(deadline)),
+                    Some(_) if now >= deadline => None,
                     _ => {
                         let ttl = if base.mfa_process.is_some() {
                             LEASE_MFA_PROCESS
@@ -219,12 +202,35 @@ impl<U: Upstream> Broker<U> {
                             LEASE_TERMINAL
                         };
                         st.leases.insert(base.mfa_serial.clone(), now + ttl);
-                        return Err(required);
+                        None
                     }
                 }
             };
-            let _ = tokio::time::timeout_at(wait_until.into(), rx.changed()).await;
+            match wait_until {
+                Some(until) => {
+                    let _ = tokio::time::timeout_at(until.into(), rx.changed()).await;
+                }
+                None => return Err(self.code_needed(name, base).await),
+            }
         }
+    }
+
+    /// `mfa_required` for a caller that would be asked for a code, unless the key is
+    /// missing or unreadable: nobody should type a code for a key that is not there.
+    async fn code_needed(&self, name: &str, base: &BaseProfile) -> ErrorBody {
+        if let Err(e) = self.read_key(&base.name).await {
+            self.state().leases.remove(&base.mfa_serial);
+            self.bump();
+            return e;
+        }
+        let mut required = err(
+            ErrorKind::MfaRequired,
+            format!(
+                "an MFA code is needed for profile `{name}`; run `keyward login --profile {name}`"
+            ),
+        );
+        required.mfa_serial = Some(base.mfa_serial.clone());
+        required
     }
 
     async fn role_session(self: &Arc<Self>, r: &RoleProfile, can_prompt: bool) -> Outcome {
@@ -358,6 +364,7 @@ impl<U: Upstream> Broker<U> {
                 ErrorKind::NoKey,
                 format!("the keychain holds no access key for profile `{profile}`; register this computer with `keyward setup`, or store its existing key with `keyward key import --profile {profile}`"),
             )),
+            Err(e @ KeychainError::Locked(_)) => Err(err(ErrorKind::KeyLocked, e.to_string())),
             Err(e) => Err(err(ErrorKind::Keychain, e.to_string())),
         }
     }

@@ -1,11 +1,12 @@
 //! One log filter for keywardd and the CLI: `KEYWARD_LOG` for keyward's own crates,
 //! dependencies capped at warn even at `KEYWARD_LOG=trace`: their debug output can
-//! include request headers, and a session token is one.
+//! include request headers, and a session token is one. `aws_config` is capped at
+//! error: its credential chain warns with whole IMDS responses, headers and all.
 
 use tracing_subscriber::EnvFilter;
 
 const DEPENDENCY_CAPS: &str =
-    "aws_config=warn,aws_smithy_runtime=warn,aws_smithy_runtime_api=warn,\
+    "aws_config=error,aws_smithy_runtime=warn,aws_smithy_runtime_api=warn,\
 aws_smithy_http_client=warn,aws_sigv4=warn,aws_sdk_sts=warn,aws_sdk_iam=warn,aws_sdk_s3=warn,\
 aws_sdk_kms=warn,aws_runtime=warn,hyper=warn,hyper_util=warn,rustls=warn,h2=warn,dbus=warn,\
 secret_service=warn,keyring=warn,zbus=warn";

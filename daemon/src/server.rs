@@ -337,7 +337,7 @@ fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::MfaReused | ErrorKind::MfaThrottled => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::UnknownProfile | ErrorKind::NoKey => StatusCode::NOT_FOUND,
         ErrorKind::KeyRevoked | ErrorKind::AccessDenied => StatusCode::FORBIDDEN,
-        ErrorKind::Keychain => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Keychain | ErrorKind::KeyLocked => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
         ErrorKind::BadRequest | ErrorKind::ProtocolMismatch => StatusCode::BAD_REQUEST,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -221,7 +221,7 @@ fn post(
         let message = match e.kind() {
             // The socket or its server is not provably ours: the checks say why.
             std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::TimedOut => e.to_string(),
-            _ => format!("keywardd did not answer ({e}); run `keyward daemon restart`"),
+            _ => format!("{}; run `keyward daemon restart`", spawn::explain_gone(&e)),
         };
         ErrorBody::new(ErrorKind::Internal, message)
     })

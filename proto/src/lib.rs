@@ -16,7 +16,7 @@ mod wire;
 pub use wire::*;
 
 /// Bumped by hand whenever a request or response shape changes.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Header that carries [`PROTOCOL_VERSION`] on every request.
 pub const PROTOCOL_HEADER: &str = "keyward-protocol";

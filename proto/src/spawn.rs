@@ -71,6 +71,36 @@ fn daemon_missing(e: &io::Error) -> bool {
     )
 }
 
+/// The daemon log's last non-empty line: why a daemon that went away exited.
+pub fn last_log_line() -> Option<String> {
+    let text = std::fs::read(paths::runtime_dir().join(paths::LOG_NAME)).ok()?;
+    let tail = &text[text.len().saturating_sub(8192)..];
+    String::from_utf8_lossy(tail)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_owned())
+}
+
+/// Words for a connection the daemon dropped: it exited, and its log says why.
+pub fn explain_gone(e: &io::Error) -> String {
+    let exited = matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionRefused
+    );
+    if !exited {
+        return format!("keywardd did not answer ({e})");
+    }
+    match last_log_line() {
+        Some(line) => format!("keywardd exited; its last log line: {line}"),
+        None => "keywardd exited and left no log line".to_owned(),
+    }
+}
+
 /// The `keywardd` next to this executable, else the one on PATH.
 pub fn daemon_binary() -> PathBuf {
     if let Ok(exe) = std::env::current_exe() {

@@ -38,6 +38,8 @@ pub enum ErrorKind {
     /// The keychain holds no key for this profile.
     NoKey,
     Keychain,
+    /// The key is in its encrypted file and not unlocked: run `keyward unlock`.
+    KeyLocked,
     /// STS says the long-term key does not exist (revoked or deleted).
     KeyRevoked,
     AccessDenied,

@@ -9,8 +9,8 @@ use keyward_tests::world::World;
 use serde_json::{json, Value};
 
 use crate::common::{
-    account, assert_allowed, assert_denied, attack, bootstrap, call, creds_of, enroll, key_creds,
-    Account,
+    account, assert_allowed, assert_denied, attack, bootstrap, call, creds_of, enroll, enroll_bare,
+    key_creds, Account,
 };
 
 const A: &str = "arn:aws:iam::123456789012";
@@ -37,27 +37,7 @@ fn fleet(desk: &World) -> (Account, World) {
         ],
     );
     for (owner, m) in [("alice", "work"), ("alice", "spare"), ("bob", "laptop")] {
-        let w = desk.sibling(&format!("{owner}-{m}"));
-        let line = desk
-            .kw(&[
-                "enroll",
-                "--machine",
-                m,
-                "--owner",
-                owner,
-                "--no-wait",
-                "--json",
-            ])
-            .ok()
-            .json();
-        let totp = w.device_totp_command(&format!("{owner}-{m}"));
-        assert!(w
-            .setup_enrolled(
-                line["code"].as_str().unwrap(),
-                &["--yes", "--mfa-process", &totp]
-            )
-            .status
-            .success());
+        enroll_bare(desk, owner, m);
     }
     (acct, laptop)
 }

@@ -54,6 +54,35 @@ pub fn bootstrap(w: &World, acct: &Account, owner: &str, machine: &str, admin: b
     w.kw_admin(&args).ok()
 }
 
+/// A computer of `owner` registered from `admin` without granting it anything:
+/// `keyward enroll --no-wait`, then `keyward setup --enroll` on a new sibling world.
+pub fn enroll_bare(admin: &World, owner: &str, machine: &str) -> World {
+    let new = admin.sibling(&format!("{owner}-{machine}"));
+    let line = admin
+        .kw(&[
+            "enroll",
+            "--machine",
+            machine,
+            "--owner",
+            owner,
+            "--no-wait",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let totp = new.device_totp_command(&format!("{owner}-{machine}"));
+    let out = new.setup_enrolled(
+        line["code"].as_str().unwrap(),
+        &["--yes", "--mfa-process", &totp],
+    );
+    assert!(
+        out.status.success(),
+        "setup --enroll of {owner}-{machine}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    new
+}
+
 /// `keyward enroll` on `admin` for `machine`, and `keyward setup --enroll` on `new`
 /// with its code. Returns (the enroll command's lines, the setup's output).
 pub fn enroll(admin: &World, new: &World, machine: &str, grants: &[&str]) -> (Vec<Value>, Out) {

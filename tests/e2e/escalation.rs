@@ -10,7 +10,7 @@ use keyward_tests::e2e;
 use keyward_tests::world::World;
 use serde_json::Value;
 
-use crate::common::{account, bootstrap};
+use crate::common::{account, bootstrap, enroll_bare};
 
 fn analyse(w: &World) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/escalation.py");
@@ -45,10 +45,7 @@ e2e! {
         let acct = account(&desk);
         bootstrap(&desk, &acct, "alice", "desk", true);
         for (owner, m) in [("alice", "laptop"), ("bob", "laptop")] {
-            let w = desk.sibling(&format!("{owner}-{m}"));
-            let line = desk.kw(&["enroll", "--machine", m, "--owner", owner, "--no-wait", "--json"]).ok().json();
-            let totp = w.device_totp_command(&format!("{owner}-{m}"));
-            assert!(w.setup_enrolled(line["code"].as_str().unwrap(), &["--yes", "--mfa-process", &totp]).status.success());
+            enroll_bare(&desk, owner, m);
             desk.kw(&["grant", m, "--owner", owner, "--group", "dev", "--bucket", &acct.bucket, "--yes"]).ok();
         }
         let g = analyse(&desk);

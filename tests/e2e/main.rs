@@ -10,6 +10,7 @@ mod daemon;
 mod demo;
 mod escalation;
 mod faults;
+mod headless;
 mod keys;
 mod memory;
 mod mfa;

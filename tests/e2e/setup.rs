@@ -221,8 +221,11 @@ e2e! {
 
         // No keychain: stop before anything changes, and say how to fix it.
         let users = w.proxy.control.count("CreateUser");
+        let e = w.kw_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--yes", "--store", "os-keychain"]).env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus").fails().stderr;
+        assert!(e.contains("keychain is not reachable") && e.contains("--store encrypted-file"), "{e}");
+        // Left to choose, it picks the encrypted file, and wants its passphrase first.
         let e = w.kw_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--yes"]).env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus").fails().stderr;
-        assert!(e.contains("keychain"), "{e}");
+        assert!(e.contains("passphrase") && e.contains("--passphrase-stdin"), "{e}");
         assert_eq!(w.proxy.control.count("CreateUser"), users);
         assert_eq!(w.proxy.control.count("CreateAccessKey"), 0);
     }

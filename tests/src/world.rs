@@ -79,6 +79,19 @@ pub struct World {
 impl World {
     /// Builds the world, or returns None after a loud SKIP when a part is missing.
     pub fn new(test: &str) -> Option<World> {
+        let (root, bins, proxy) = Self::start_aws(test)?;
+        Some(Self::computer(test, root, bins, proxy, true))
+    }
+
+    /// A computer with no D-Bus session and no Secret Service (SSH, a VM, WSL, a
+    /// container), with its own emulated AWS like [`World::new`].
+    pub fn headless(test: &str) -> Option<World> {
+        let (root, bins, proxy) = Self::start_aws(test)?;
+        Some(Self::computer(test, root, bins, proxy, false))
+    }
+
+    /// The parts every world needs, and its emulated AWS.
+    fn start_aws(test: &str) -> Option<(tempfile::TempDir, PathBuf, Arc<FaultProxy>)> {
         let mut parts = vec!["moto_server", "python3"];
         parts.extend_from_slice(KEYCHAIN_PARTS);
         if let Some(part) = keyward_sandbox::computer::missing(&parts) {
@@ -102,7 +115,7 @@ impl World {
         let moto = which("moto_server").expect("checked above");
         let proxy =
             Arc::new(FaultProxy::start(&moto, root.path()).expect("start moto and the emulator"));
-        Some(Self::computer(test, root, bins, proxy))
+        Some((root, bins, proxy))
     }
 
     /// Another computer of the same test: its own HOME, keychain and daemon, the same AWS.
@@ -113,6 +126,7 @@ impl World {
             tempdir(),
             self.bins.clone(),
             self.proxy.clone(),
+            true,
         )
     }
 
@@ -121,14 +135,19 @@ impl World {
         root: tempfile::TempDir,
         bins: PathBuf,
         proxy: Arc<FaultProxy>,
+        keychain: bool,
     ) -> World {
         let shared = Shared {
             endpoint: proxy.url(),
             path_prefix: Vec::new(),
             vars: vec![("KEYWARD_LOG".into(), "trace".into())],
         };
-        let computer =
-            Computer::with_keychain(root.path(), "computer", shared).expect("an isolated computer");
+        let computer = if keychain {
+            Computer::with_keychain(root.path(), "computer", shared)
+        } else {
+            Computer::new(root.path(), "computer", shared)
+        }
+        .expect("an isolated computer");
         let outside = root.path().join("outside");
         std::fs::create_dir_all(&outside).expect("mkdir");
         World {

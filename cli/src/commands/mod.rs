@@ -15,6 +15,7 @@ pub mod profile;
 pub mod revoke;
 pub mod session;
 pub mod setup;
+pub mod unlock;
 
 use anyhow::{bail, Result};
 

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use keyward_proto::client::{CallError, Client};
 use keyward_proto::credential_process::{fetch, Prompt};
-use keyward_proto::{spawn, LockResponse, Status};
+use keyward_proto::{spawn, ErrorKind, Status};
 
 #[derive(Args)]
 pub struct LoginArgs {
@@ -75,8 +75,21 @@ pub fn login(a: &LoginArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => crate::local::profiles::default_profile()?,
     };
-    let body = fetch(&Client::default_socket(), &profile, Prompt::IfTerminal)
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let body = match fetch(&Client::default_socket(), &profile, Prompt::IfTerminal) {
+        // A locked key file: the passphrase first, then the MFA code.
+        Err(e) if e.kind == ErrorKind::KeyLocked && keyward_proto::tty::open_tty().is_some() => {
+            let base = locked_base(&e.message).unwrap_or_else(|| profile.clone());
+            crate::local::keychain::unlock(&base, false, None)?;
+            fetch(&Client::default_socket(), &profile, Prompt::IfTerminal)
+        }
+        // The helper's hint is "run keyward login": never send the user back here.
+        Err(e) if e.kind == ErrorKind::MfaRequired => bail!(
+            "an MFA code is needed and there is no terminal to read it from: run `keyward login` in a terminal, or set `mfa_process` for profile `{profile}` in {}",
+            crate::local::profiles::config_path()?.display()
+        ),
+        other => other,
+    }
+    .map_err(|e| anyhow::anyhow!(e.message))?;
     // Only the expiry is read out; the secrets stay in the zeroized body.
     let exp: Expiry =
         serde_json::from_slice(&body).context("unreadable credentials from keywardd")?;
@@ -93,6 +106,12 @@ pub fn login(a: &LoginArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The profile a "key is locked" message names (a role's base profile, say).
+fn locked_base(message: &str) -> Option<String> {
+    let rest = message.split_once("profile `")?.1;
+    Some(rest.split_once('`')?.0.to_owned())
 }
 
 pub fn status(a: &StatusArgs) -> Result<()> {
@@ -161,23 +180,32 @@ fn print_status(s: &Status) {
     }
 }
 
+/// `keyward lock --json`.
+#[derive(serde::Serialize)]
+struct LockOutput {
+    forgotten: usize,
+    keys_locked: Vec<String>,
+}
+
 pub fn lock(a: &LockArgs) -> Result<()> {
     let client = Client::default_socket();
     let forgotten = match client.lock(false) {
         Ok(r) => r.forgotten,
         Err(CallError::Refused(e)) => bail!(e.message),
-        Err(CallError::Unreachable(_)) => {
-            if !a.json {
-                println!("keywardd is not running; no session to forget");
-                return Ok(());
-            }
-            0
-        }
+        Err(CallError::Unreachable(_)) => 0,
     };
+    let keys_locked = crate::local::keychain::lock_files()?;
     if a.json {
-        println!("{}", serde_json::to_string(&LockResponse { forgotten })?);
-    } else {
-        println!("locked: {forgotten} session(s) forgotten");
+        let out = LockOutput {
+            forgotten,
+            keys_locked,
+        };
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(());
+    }
+    println!("locked: {forgotten} session(s) forgotten");
+    for p in &keys_locked {
+        println!("locked the key file of `{p}`; `keyward unlock --profile {p}` opens it again");
     }
     Ok(())
 }

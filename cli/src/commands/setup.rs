@@ -18,7 +18,8 @@ use crate::clients::Aws;
 use crate::enroll_code::{self, EnrollCode};
 use crate::iam::documents::{self as docs, Arns, Whitelists};
 use crate::iam::users;
-use crate::local::{keychain, profiles};
+use crate::local::keychain::{self, StoreArgs};
+use crate::local::profiles;
 use crate::names;
 use crate::plan::{grant_steps, Cx, Needs, Plan, Step};
 use crate::ui;
@@ -63,6 +64,8 @@ pub struct SetupArgs {
     /// Undo a registration of this computer that did not finish
     #[arg(long)]
     abort: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// Everything about this registration that can be checked before any AWS call.
@@ -148,7 +151,12 @@ fn read_enroll_code() -> Result<Zeroizing<String>> {
 
 pub fn setup(a: &SetupArgs) -> Result<()> {
     let l = local(a)?;
-    keychain::probe()?;
+    if a.run.dry_run && !a.abort {
+        let (kind, why) = keychain::pick(&a.store)?;
+        ui::note(&format!("key store: {kind}, because {why}"));
+    } else if !a.abort {
+        keychain::choose(&a.store, a.run.json)?;
+    }
     crate::runtime()?.block_on(async {
         let mut cx = match &l.code {
             Some(c) => enrolled_cx(c, a).await?,

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use aws_credential_types::Credentials;
 use keyward_daemon::config::{Config, ProfileEntry};
-use keyward_daemon::keychain::{KeyStore, OsKeyStore};
 
 use super::State;
 use crate::clients::Aws;
@@ -14,8 +13,8 @@ use crate::local::{aws_config, daemon, keychain, profiles};
 use crate::ui;
 
 async fn sts_accepts(profile: &str) -> Result<bool> {
-    let Some(key) = OsKeyStore.get(profile)? else {
-        bail!("the keychain holds no key for `{profile}`");
+    let Some(key) = keychain::read_key(profile)? else {
+        bail!("no key store holds a key for `{profile}`");
     };
     let creds = Credentials::new(&key.id, key.expose_secret(), None, None, "keyward-new-key");
     drop(key);
@@ -44,7 +43,7 @@ pub async fn await_key(profile: &str) -> Result<String> {
         }
         if started.elapsed() > Duration::from_secs(120) {
             drop(spinner);
-            bail!("STS did not accept the new key within 2 minutes; it is stored in the keychain, so run `keyward setup` again to continue");
+            bail!("STS did not accept the new key within 2 minutes; it is stored in this computer's key store, so run `keyward setup` again to continue");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -106,7 +105,7 @@ pub fn check_forgotten(profile: &str) -> Result<State> {
             State::Done("nothing left".into())
         } else {
             State::ToDo(
-                "remove the keychain entry, the profiles and their credential_process lines".into(),
+                "remove the stored key, the profiles and their credential_process lines".into(),
             )
         },
     )
@@ -119,5 +118,5 @@ pub fn forget(profile: &str) -> Result<String> {
     keychain::remove(profile)?;
     profiles::forget_profile(profile)?;
     daemon::lock_quietly();
-    Ok("removed the keychain entry, keyward's profiles and their credential_process lines".into())
+    Ok("removed the stored key, keyward's profiles and their credential_process lines".into())
 }

@@ -166,11 +166,13 @@ fn two_codes(mfa_process: Option<&[String]>) -> Result<(Zeroizing<String>, Zeroi
 pub async fn check_key(aws: &Aws, user: &str, profile: &str) -> Result<State> {
     let listed = credentials::access_keys(aws, user).await?;
     Ok(match keychain::stored_key_id(profile)? {
-        Some(id) if listed.iter().any(|k| k.id == id) => {
-            State::Done(format!("key {} is in the keychain", key_suffix(&id)))
-        }
+        Some(id) if listed.iter().any(|k| k.id == id) => State::Done(format!(
+            "key {} is in this computer's key store",
+            key_suffix(&id)
+        )),
         _ => State::ToDo(
-            "create one; it goes to the keychain only, never a file or the screen".into(),
+            "create one; it goes to the key store only, never a plaintext file or the screen"
+                .into(),
         ),
     })
 }
@@ -186,11 +188,12 @@ pub async fn store_key(aws: &Aws, user: &str, profile: &str) -> Result<String> {
     drop(secret);
     if let Err(why) = keychain::store_and_verify(profile, &key) {
         credentials::delete_access_key(aws, user, &id).await?;
-        bail!("cannot store the new access key ({why}); it was deleted again. Fix the keychain (`keyward doctor`) and run `keyward setup` again");
+        bail!("cannot store the new access key ({why}); it was deleted again. Fix the key store (`keyward doctor`) and run `keyward setup` again");
     }
     Ok(format!(
-        "created key {} and stored it in the OS keychain",
-        key_suffix(&id)
+        "created key {} and stored it in the {} store",
+        key_suffix(&id),
+        keychain::target_kind()
     ))
 }
 

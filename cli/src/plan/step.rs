@@ -283,7 +283,7 @@ impl Step {
             Step::AttachMachinePolicy { user } => format!("{user}: the machine policy"),
             Step::EnableMfa { user } => format!("{user}: virtual MFA device"),
             Step::StoreKey { user, .. } => {
-                format!("{user}: access key, straight into the keychain")
+                format!("{user}: access key, straight into the key store")
             }
             Step::AwaitKey { .. } => "STS accepts the new key".into(),
             Step::MarkEnrolled { user } => format!("{user}: mark the registration complete"),

@@ -16,7 +16,7 @@ static ALLOCATOR: keyward_daemon::harden::ZeroingAllocator =
 
 use anyhow::{bail, Context, Result};
 use keyward_daemon::broker::Broker;
-use keyward_daemon::keychain::{KeyStore, KeychainError, OsKeyStore};
+use keyward_daemon::keychain::{KeyStore, KeychainError, OsKeyStore, ProfileStore, StoreKind};
 use keyward_daemon::{config, harden, server, sts};
 use keyward_proto::paths;
 use rustix::fs::{flock, FlockOperation};
@@ -141,15 +141,17 @@ async fn run() -> Result<()> {
 
     // Everything that can fail is checked before the socket exists, so a client that
     // started us hears our reason, never a reset connection; see `start_failure`.
-    probe_keychain().await?;
     let config_path = config::default_path()?;
-    if let Err(e) = config::Config::load(&config_path) {
-        bail!("{e}; fix it, or re-create it with `keyward setup`");
-    }
+    let cfg = match config::Config::load(&config_path) {
+        Ok(c) => c,
+        Err(e) => bail!("{e}; fix it, or re-create it with `keyward setup`"),
+    };
+    let store = ProfileStore::new()?;
+    probe_keychain(&cfg, &store).await?;
     let upstream = sts::AwsSts::from_env().await;
     let broker = Broker::with_mfa_store(
         upstream,
-        Arc::new(OsKeyStore),
+        Arc::new(store),
         config_path.clone(),
         Some(dir.join(paths::MFA_STEPS_NAME)),
     );
@@ -210,12 +212,20 @@ fn bind_short_backlog(path: &std::path::Path) -> std::io::Result<UnixListener> {
     UnixListener::from_std(std::os::unix::net::UnixListener::from(fd))
 }
 
-/// A daemon that cannot reach the keychain is useless: say so at start.
-async fn probe_keychain() -> Result<()> {
+/// A daemon that cannot reach the keychain its keys are in is useless: say so at start.
+/// Keys in encrypted files need no Secret Service (the headless case).
+async fn probe_keychain(cfg: &config::Config, store: &ProfileStore) -> Result<()> {
+    let uses_os = cfg
+        .profiles
+        .iter()
+        .any(|(name, p)| p.role_arn.is_none() && store.kind_of(name) == StoreKind::OsKeychain);
+    if !uses_os {
+        return Ok(());
+    }
     let probe = tokio::task::spawn_blocking(|| OsKeyStore.get("keyward-probe")).await?;
     match probe {
-        Ok(_) | Err(KeychainError::Corrupt(_) | KeychainError::Platform(_)) => Ok(()),
         Err(e @ KeychainError::Unavailable(_)) => Err(e.into()),
+        _ => Ok(()),
     }
 }
 

@@ -77,7 +77,14 @@ impl<U: Upstream> Broker<U> {
             } else {
                 match st.guard.admit(&base.mfa_serial, &code) {
                     Admission::Go => true,
-                    other => return Err(not_admitted(&other, profile, &base.mfa_serial)),
+                    other => {
+                        // The prompt this code answered is over: the next caller may
+                        // prompt at once instead of waiting out the lease.
+                        st.leases.remove(&base.mfa_serial);
+                        drop(st);
+                        self.bump();
+                        return Err(not_admitted(&other, profile, &base.mfa_serial));
+                    }
                 }
             }
         };

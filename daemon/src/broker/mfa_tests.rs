@@ -124,3 +124,25 @@ async fn a_restarted_daemon_does_not_resend_a_code_of_the_step_aws_took() {
     assert!(e.retry_after_secs.is_some_and(|s| (1..=30).contains(&s)));
     assert_eq!(f.fake.gst.load(Ordering::SeqCst), 1, "not sent again");
 }
+
+#[tokio::test]
+async fn a_code_refused_as_already_used_frees_the_prompt_at_once() {
+    let f = fixture(Fake::default());
+    f.broker.submit_mfa("dev", code("123456")).await.unwrap();
+    f.broker.lock(false);
+    // A prompting caller takes the device's prompt, and its user types the old code.
+    let e = f.broker.credentials("dev", true).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::MfaRequired);
+    let e = f
+        .broker
+        .submit_mfa("dev", code("123456"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::MfaReused, "{}", e.message);
+    // The next prompting caller is asked at once, not after the two-minute lease.
+    let next = tokio::time::timeout(Duration::from_secs(5), f.broker.credentials("dev", true))
+        .await
+        .expect("the prompt was released when the code was refused")
+        .unwrap_err();
+    assert_eq!(next.kind, ErrorKind::MfaRequired);
+}

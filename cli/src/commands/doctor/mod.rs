@@ -1,5 +1,7 @@
 //! `keyward doctor`: every check with a concrete fix; non-zero exit when one fails.
 
+mod keys;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,7 +15,6 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use clap::Args;
-use keyward_daemon::keychain::{KeyStore, KeychainError, OsKeyStore};
 use keyward_proto::client::Client;
 use keyward_proto::{paths, spawn, PROTOCOL_VERSION};
 use serde::Serialize;
@@ -64,30 +65,6 @@ fn check(
     }
 }
 
-fn secret_service_fix() -> String {
-    if cfg!(target_os = "macos") {
-        "unlock your login keychain (Keychain Access)".into()
-    } else if cfg!(windows) {
-        "sign in to Windows so Credential Manager is available".into()
-    } else {
-        "run a Secret Service and unlock it: `sudo apt install gnome-keyring` (Debian/Ubuntu), `sudo dnf install gnome-keyring` (Fedora), or KeePassXC with Secret Service integration".into()
-    }
-}
-
-fn keychain() -> Check {
-    match OsKeyStore.get("keyward-probe") {
-        Ok(_) | Err(KeychainError::Corrupt(_) | KeychainError::Platform(_)) => {
-            check("keychain", Level::Ok, "the OS keychain is reachable", None)
-        }
-        Err(e) => check(
-            "keychain",
-            Level::Fail,
-            e.to_string(),
-            Some(secret_service_fix()),
-        ),
-    }
-}
-
 fn daemon(client: &Client) -> Check {
     if let Err(e) = spawn::ensure_running(client) {
         return check(
@@ -130,7 +107,7 @@ fn daemon(client: &Client) -> Check {
         Err(e) => check(
             "daemon",
             Level::Fail,
-            format!("keywardd does not answer: {e}"),
+            spawn::explain_gone(&e),
             Some("keyward daemon restart".into()),
         ),
     }
@@ -149,7 +126,19 @@ fn socket(client: &Client) -> Check {
             )),
         );
     }
+    let answers = client.status();
     match std::fs::symlink_metadata(client.socket()) {
+        // A socket file with nobody behind it is a leftover, not a working socket.
+        Ok(_) if answers.is_err() => check(
+            "socket",
+            Level::Fail,
+            format!(
+                "{} is there but no keywardd answers on it: {}",
+                client.socket().display(),
+                spawn::explain_gone(answers.as_ref().expect_err("checked"))
+            ),
+            Some("keyward daemon restart".into()),
+        ),
         Ok(m) if m.permissions().mode() & 0o777 == 0o600 => check(
             "socket",
             Level::Ok,
@@ -446,14 +435,16 @@ struct DoctorOutput<'a> {
 
 pub fn doctor(a: &DoctorArgs) -> Result<()> {
     let client = Client::default_socket().with_timeout(Duration::from_secs(10));
-    let mut checks = vec![
-        keychain(),
+    let mut checks = vec![keys::os_keychain(), keys::key_store()];
+    checks.extend(keys::keys());
+    checks.extend([
         daemon(&client),
         socket(&client),
         aws_config(),
         plaintext_keys(),
-    ];
+    ]);
     if !a.offline {
+        checks.extend(keys::revoked(&client));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
