@@ -41,7 +41,15 @@ fi
 export PATH="$venv/bin:$PATH"
 export KEYWARD_PYTHON_ENV="$venv"
 
-# 3. Build the binaries the end-to-end tests drive, then run every test.
+# 3. The real-SDK clients beyond the AWS CLI and boto3: JavaScript v3 (npm) and Go v2
+#    (Debian's packages, built offline). The Rust one is a workspace binary.
+clients="${CARGO_TARGET_DIR:-target}/clients"
+say "building the JavaScript and Go SDK clients into $clients"
+KEYWARD_E2E_REQUIRED=1 tests/clients/build.sh "$clients"
+KEYWARD_CLIENTS_DIR="$(cd "$clients" && pwd)"
+export KEYWARD_CLIENTS_DIR
+
+# 4. Build the binaries the end-to-end tests drive, then run every test.
 say "building"
 cargo build --workspace --bins
 say "running the tests"

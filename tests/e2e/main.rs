@@ -5,6 +5,7 @@
 
 mod attack;
 mod broker;
+mod clients;
 mod common;
 mod daemon;
 mod demo;
