@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use keyward_proto::client::Client;
@@ -81,18 +80,20 @@ impl Aws {
         }
         let found = match config.credentials_provider() {
             Some(p) => p.provide_credentials().await.map(|_| ()),
-            None => Err(CredentialsError::not_loaded("no provider")),
+            None => Err(
+                aws_credential_types::provider::error::CredentialsError::not_loaded("no provider"),
+            ),
         };
-        match found {
-            Ok(()) => Ok(Self::from_config(config)),
-            Err(CredentialsError::CredentialsNotLoaded(_)) => anyhow::bail!(
+        // The chain's own errors end at IMDS and carry its whole HTTP response: the
+        // user needs to know only that nothing gave credentials, and what to pass.
+        match (found, profile) {
+            (Ok(()), _) => Ok(Self::from_config(config)),
+            (Err(_), Some(p)) => anyhow::bail!(
+                "the AWS profile `{p}` gives no usable credentials; check it with `aws sts get-caller-identity --profile {p}`"
+            ),
+            (Err(_), None) => anyhow::bail!(
                 "no AWS credentials found; use `--admin-profile P` or `AWS_PROFILE` with the account's admin credentials"
             ),
-            Err(e) => Err(anyhow::anyhow!(
-                "{}",
-                aws_smithy_types::error::display::DisplayErrorContext(e)
-            )
-            .context("the AWS credentials could not be loaded; check `--admin-profile` or `AWS_PROFILE`")),
         }
     }
 

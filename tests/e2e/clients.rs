@@ -14,14 +14,20 @@ use serde_json::Value;
 fn clients(w: &World) -> Option<Vec<(&'static str, PathBuf)>> {
     let mut all = vec![("rust", bin_dir().join("keyward-rust-whoami"))];
     let Some(dir) = std::env::var_os("KEYWARD_CLIENTS_DIR").map(PathBuf::from) else {
-        skip(&w.test, "KEYWARD_CLIENTS_DIR is unset: run tests/clients/build.sh DIR (tests/run.sh does)");
+        skip(
+            &w.test,
+            "KEYWARD_CLIENTS_DIR is unset: run tests/clients/build.sh DIR (tests/run.sh does)",
+        );
         return None;
     };
     all.push(("js-v3", dir.join("keyward-js-whoami")));
     all.push(("go-v2", dir.join("keyward-go-whoami")));
     for (name, path) in &all {
         if !path.is_file() {
-            skip(&w.test, &format!("the {name} client {} is not built", path.display()));
+            skip(
+                &w.test,
+                &format!("the {name} client {} is not built", path.display()),
+            );
             return None;
         }
     }

@@ -9,6 +9,7 @@ mod clients;
 mod common;
 mod daemon;
 mod demo;
+mod diagnostics;
 mod escalation;
 mod faults;
 mod headless;

@@ -163,3 +163,33 @@ fn setup_draws_the_qr_code_and_reads_two_codes_on_the_terminal() {
     let u = w.admin(&["user", "alice-desk"]);
     assert_eq!(u["mfa"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn login_in_a_terminal_names_a_missing_key_before_asking_for_a_code() {
+    let Some(w) = World::new("login_in_a_terminal_names_a_missing_key") else {
+        return;
+    };
+    if !ready(&w.test) {
+        return;
+    }
+    let m = w.machine("typist", None);
+    w.kw(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
+        .ok();
+    w.kw(&["key", "remove", "--profile", "typist"]).ok();
+    let t = Terminal::start(
+        &w,
+        &format!("{} login --profile typist", w.bin("keyward").display()),
+        false,
+    );
+    let (ok, screen) = t.finish();
+    assert!(!ok, "{screen}");
+    assert!(
+        !screen.contains("MFA code for"),
+        "nobody is asked for a code: {screen}"
+    );
+    assert!(
+        screen.contains("no access key for profile `typist`") && screen.contains("keyward setup"),
+        "{screen}"
+    );
+    assert_eq!(w.proxy.control.count("GetSessionToken"), 0);
+}

@@ -259,6 +259,11 @@ def main():
         print(json.dumps(plant_escalation(sys.argv[2])))
     elif cmd == "make-old-account":
         print(json.dumps(make_old_account(sys.argv[2])))
+    elif cmd == "delete-access-keys":
+        iam = boto3.client("iam")
+        for k in iam.list_access_keys(UserName=sys.argv[2])["AccessKeyMetadata"]:
+            iam.delete_access_key(UserName=sys.argv[2], AccessKeyId=k["AccessKeyId"])
+        print("{}")
     elif cmd == "delete-user-policy":
         boto3.client("iam").delete_user_policy(UserName=sys.argv[2], PolicyName=sys.argv[3])
         print("{}")

@@ -84,7 +84,7 @@ pub fn login(a: &LoginArgs) -> Result<()> {
         }
         // The helper's hint is "run keyward login": never send the user back here.
         Err(e) if e.kind == ErrorKind::MfaRequired => bail!(
-            "an MFA code is needed and there is no terminal to read it from: run `keyward login` in a terminal, or set `mfa_process` for profile `{profile}` in {}",
+            "an MFA code is needed and there is no terminal to type it in: start this from a terminal (over SSH: `ssh -t`), or set `mfa_process` for profile `{profile}` in {}",
             crate::local::profiles::config_path()?.display()
         ),
         other => other,
