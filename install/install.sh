@@ -47,7 +47,11 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 have_systemd_user() { command -v systemctl >/dev/null && systemctl --user show-environment >/dev/null 2>&1; }
 
 if [ "$uninstall" -eq 1 ]; then
+  rundir=""
   if [ -x "$bindir/keyward" ]; then
+    # Where this keyward keeps its socket, lock and log (it knows; the shell guesses).
+    sock="$("$bindir/keyward" status --json 2>/dev/null | sed -n 's/^ *"socket": *"\(.*\)",*$/\1/p')"
+    [ -n "$sock" ] && rundir="$(dirname "$sock")"
     "$bindir/keyward" daemon stop >/dev/null 2>&1 || true
     if [ "$remove_keys" -eq 1 ]; then
       for p in $("$bindir/keyward" profile list --json 2>/dev/null | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)))' 2>/dev/null); do
@@ -71,9 +75,24 @@ if [ "$uninstall" -eq 1 ]; then
            "$prefix/share/fish/vendor_completions.d" "$prefix/share/fish" "$prefix/share" "$bindir"; do
     rmdir "$d" 2>/dev/null || true
   done
+  rmdir "$unit_dir" "$(dirname "$unit_dir")" 2>/dev/null || true
+  # The daemon's runtime files: socket, locks, log, the MFA steps it remembered.
+  if [ -n "$rundir" ] && [ -d "$rundir" ]; then
+    rm -f "$rundir"/keywardd.sock "$rundir"/keywardd.lock "$rundir"/start.lock "$rundir"/keywardd.log "$rundir"/mfa-steps.json
+    rmdir "$rundir" 2>/dev/null || true
+    [ "$(basename "$rundir")" = run ] && rmdir "$(dirname "$rundir")" 2>/dev/null || true
+  fi
+  data="${XDG_DATA_HOME:-$HOME/.local/share}/keyward"
+  rmdir "$data/keys" "$data" 2>/dev/null || true
   have_systemd_user && systemctl --user daemon-reload 2>/dev/null || true
   say "keyward uninstalled from $prefix"
-  [ "$remove_keys" -eq 1 ] || echo "keychain entries were kept; \`install.sh --uninstall --remove-keys\` removes them" >&2
+  if [ "$remove_keys" -eq 1 ]; then
+    echo "the keys were removed; keyward's config (${XDG_CONFIG_HOME:-$HOME/.config}/keyward) was kept" >&2
+  else
+    echo "keys (keychain entries, key files) and keyward's config were kept; \`install.sh --uninstall --remove-keys\` removes the keys" >&2
+  fi
+  py="${KEYWARD_PYTHON_ENV:-$HOME/.cache/keyward/python}"
+  [ -d "$py" ] && echo "the demo's and tests' Python environment is still at $py (about 500 MB): rm -rf $py" >&2
   exit 0
 fi
 

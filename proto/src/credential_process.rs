@@ -19,27 +19,38 @@ const MAX_ROUNDS: usize = 6;
 /// Entry point shared by `keyward-credential-process` and `keyward credential-process`.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let mut profile = None;
-    let mut args = args.into_iter().skip(1);
+    let mut args = args.into_iter();
+    // `keyward credential-process` or `keyward-credential-process`: name the one run.
+    let me = match args.next().as_deref().map(std::path::Path::new) {
+        Some(p) if p == std::path::Path::new("credential-process") => {
+            "keyward credential-process".to_owned()
+        }
+        Some(p) => p.file_name().map_or_else(
+            || "keyward-credential-process".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        None => "keyward-credential-process".to_owned(),
+    };
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--profile") => profile = args.next().and_then(|p| p.into_string().ok()),
             Some(s) if s.starts_with("--profile=") => profile = Some(s[10..].to_owned()),
             Some("-h" | "--help") => {
-                println!("usage: keyward credential-process --profile NAME\n\nPrints AWS credentials for NAME as credential_process JSON.");
+                println!("usage: {me} --profile NAME\n\nPrints AWS credentials for the keyward profile NAME as credential_process JSON,\nfor a `credential_process = {me} --profile NAME` line in ~/.aws/config.\nStarts keywardd when it is not running; asks for an MFA code on the terminal\n(or runs the profile's mfa_process) when a new session is needed.");
                 return ExitCode::SUCCESS;
             }
             Some("-V" | "--version") => {
-                println!("keyward-credential-process {}", env!("CARGO_PKG_VERSION"));
+                println!("{me} {}", env!("CARGO_PKG_VERSION"));
                 return ExitCode::SUCCESS;
             }
             _ => {
-                eprintln!("keyward: unexpected argument {arg:?}; usage: keyward credential-process --profile NAME");
+                eprintln!("{me}: unexpected argument {arg:?}; usage: {me} --profile NAME");
                 return ExitCode::from(2);
             }
         }
     }
     let Some(profile) = profile else {
-        eprintln!("keyward: --profile NAME is required");
+        eprintln!("{me}: --profile NAME is required");
         return ExitCode::from(2);
     };
     let client = Client::default_socket();

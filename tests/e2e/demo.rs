@@ -2,6 +2,7 @@
 //! and no file behind, even when interrupted.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -127,10 +128,17 @@ fn an_interrupted_demo_cleans_up_too() {
     let Some(venv) = venv(test) else { return };
     let home = tempfile::tempdir().unwrap();
     let mut child = demo_command(home.path(), &venv)
+        .process_group(0)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut root = String::new();
     for line in lines.by_ref() {
@@ -144,15 +152,17 @@ fn an_interrupted_demo_cleans_up_too() {
     }
     assert!(!root.is_empty());
     assert!(!processes_naming(&root).is_empty(), "the demo is running");
-    // Ctrl-C, to the demo alone: its own cleanup must find everything.
-    rustix::process::kill_process(
+    // Ctrl-C as a terminal sends it: to the whole foreground process group.
+    rustix::process::kill_process_group(
         rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
         rustix::process::Signal::INT,
     )
     .unwrap();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{rest:?}");
+    let errs = errs.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}\n{errs}");
+    assert!(!errs.contains("Traceback"), "no Python traceback: {errs}");
     assert!(rest.iter().any(|l| l.contains("cleaned up")), "{rest:?}");
     assert!(!Path::new(&root).exists(), "the workspace is gone");
     assert_eq!(

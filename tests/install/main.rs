@@ -221,6 +221,12 @@ fn install_doctor_and_uninstall() {
         "nothing left under the prefix"
     );
     assert!(!unit.exists(), "unit removed");
+    let rundir = w.run.join("keyward");
+    assert!(
+        !rundir.exists(),
+        "no socket, lock or log left: {:?}",
+        std::fs::read_dir(&rundir).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
     if which("secret-tool").is_some() {
         let mut look = w.command("secret-tool");
         look.args(["lookup", "service", "keyward", "username", "old"]);

@@ -17,11 +17,15 @@ pub enum ProfileCommand {
         json: bool,
     },
     /// Remove a profile and its credential_process line
-    Remove { name: String },
+    Remove {
+        /// The profile to remove
+        name: String,
+    },
 }
 
 #[derive(Args)]
 pub struct AddArgs {
+    /// The profile's name, as AWS tools will know it (`--profile NAME`)
     name: String,
     /// MFA device ARN (base profile)
     #[arg(long, value_name = "ARN", conflicts_with_all = ["role_arn", "source", "duration", "external_id"])]

@@ -5,6 +5,7 @@
 //! (HOME and a private keychain each), and removes everything when it ends, also on
 //! Ctrl-C.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
 use std::sync::Arc;
@@ -45,10 +46,11 @@ impl World {
         self.root.as_ref().expect("until drop").path()
     }
 
-    /// `keyward ARGS` on computer `c`.
+    /// `keyward ARGS` on computer `c`, in a process group of its own: the terminal's
+    /// Ctrl-C reaches only the demo, which stops everything and cleans up.
     pub fn keyward(&self, c: usize, args: &[&str]) -> Command {
         let mut cmd = self.computers[c].command(self.bin_dir.join("keyward"));
-        cmd.args(args);
+        cmd.args(args).process_group(0);
         cmd
     }
 
@@ -63,7 +65,10 @@ impl World {
     /// The AWS CLI on computer `c`.
     pub fn aws_cli(&self, c: usize, args: &[&str]) -> Command {
         let mut cmd = self.computers[c].command(self.python.join("bin/aws"));
-        cmd.arg("--endpoint-url").arg(self.endpoint()).args(args);
+        cmd.arg("--endpoint-url")
+            .arg(self.endpoint())
+            .args(args)
+            .process_group(0);
         cmd
     }
 
@@ -97,6 +102,58 @@ impl Drop for World {
 pub fn step(n: usize, what: &str) -> Instant {
     println!("\n[{n}/{STEPS}] {what}");
     Instant::now()
+}
+
+/// A spinner for a wait that outlasts 2 s, on a terminal only; cleared when dropped.
+pub struct Waiting {
+    done: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Waiting {
+    pub fn start(what: &str) -> Self {
+        use std::io::{IsTerminal as _, Write as _};
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let what = what.to_owned();
+        let tty = std::io::stdout().is_terminal();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut shown = false;
+            let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+            let mut i = 0;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if tty && started.elapsed() > std::time::Duration::from_secs(2) {
+                    print!(
+                        "\r      {} {what} ({}s)",
+                        frames[i % frames.len()],
+                        started.elapsed().as_secs()
+                    );
+                    let _ = std::io::stdout().flush();
+                    shown = true;
+                    i += 1;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            if shown {
+                print!("\r\x1b[2K");
+                let _ = std::io::stdout().flush();
+            }
+        });
+        Self {
+            done,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 pub fn took(started: Instant) {
@@ -162,6 +219,7 @@ fn prepare() -> Result<World> {
 }
 
 fn start_aws(w: &mut World) -> Result<(usize, usize)> {
+    let _wait = Waiting::start("starting moto and a private keychain per computer");
     let aws = EmulatedAws::start(
         &w.python.join("bin/moto_server"),
         w.root(),

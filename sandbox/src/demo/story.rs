@@ -52,7 +52,10 @@ fn prepare_account(w: &World, c: usize) -> Result<String> {
 
 pub fn run(w: &World, laptop: usize, work: usize) -> Result<()> {
     let t = step(1, "Start an emulated AWS that enforces IAM: moto, with keyward's emulator in front (it also plays alice's phone)");
-    let key = prepare_account(w, laptop)?;
+    let key = {
+        let _wait = super::Waiting::start("creating the account's group, bucket and KMS key");
+        prepare_account(w, laptop)?
+    };
     println!(
         "      emulated AWS at {}; group `developers`, bucket s3://alice-data, KMS key ready",
         w.endpoint()
