@@ -149,7 +149,11 @@ impl Config {
             path: path.to_owned(),
             message: e.message().to_owned(),
         })?;
-        for name in cfg.profiles.keys() {
+        for (name, entry) in &cfg.profiles {
+            // Names become file names and keychain accounts: never a path.
+            for n in std::iter::once(name).chain(entry.source.as_ref()) {
+                validate_name(n).map_err(|m| ConfigError::Invalid(name.clone(), m))?;
+            }
             cfg.resolve(name)?;
         }
         Ok(cfg)
@@ -361,6 +365,11 @@ mod tests {
         assert!(validate_name("").is_err());
         assert!(validate_name("a b").is_err());
         assert!(validate_name("../x").is_err());
+        // In the file too: a name becomes a key file's name.
+        let e = cfg("[profiles.r]\nrole_arn = 'arn:aws:iam::1:role/x'\nsource = '../../tmp/x'\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("not a valid profile name"), "{e}");
+        assert!(cfg("[profiles.'a/b']\nmfa_serial = 'arn:aws:iam::1:mfa/a'\n").is_err());
     }
 
     #[test]

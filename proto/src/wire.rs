@@ -256,6 +256,6 @@ mod tests {
     #[test]
     fn protocol_version_is_pinned() {
         // Changing the wire format means bumping this by hand, and this test with it.
-        assert_eq!(crate::PROTOCOL_VERSION, 3);
+        assert_eq!(crate::PROTOCOL_VERSION, 4);
     }
 }

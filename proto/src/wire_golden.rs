@@ -113,6 +113,14 @@ fn shutdown_messages() {
 }
 
 #[test]
+fn key_locked() {
+    golden(
+        &ErrorBody::new(ErrorKind::KeyLocked, "run `keyward unlock`"),
+        r#"{"kind":"key_locked","message":"run `keyward unlock`"}"#,
+    );
+}
+
+#[test]
 fn throttled_and_mfa_required() {
     let mut e = ErrorBody::new(ErrorKind::MfaThrottled, "too many");
     e.retry_after_secs = Some(30);

@@ -1,6 +1,8 @@
 //! A computer with no desktop session: no D-Bus, no Secret Service. Setup picks the
 //! encrypted file store, the AWS CLI works through it, and no file holds the key.
 
+use std::os::unix::fs::PermissionsExt as _;
+
 use keyward_daemon::keychain::{EncryptedFileStore, KeyStore as _};
 use keyward_tests::world::World;
 use serde_json::Value;
@@ -59,8 +61,7 @@ fn setup_on_a_headless_machine_uses_an_encrypted_key_file_and_the_aws_cli_works(
     // The key is in its file (0600, sealed) and open in the kernel keyring.
     let files = key_files(&w);
     let path = files.path("alice-vm");
-    let mode =
-        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let key = files.get("alice-vm").unwrap().expect("unlocked by setup");
     w.canary(key.expose_secret());
@@ -81,6 +82,40 @@ fn setup_on_a_headless_machine_uses_an_encrypted_key_file_and_the_aws_cli_works(
         w.admin_as_user(&["caller", "alice-vm"]),
         u["arn"],
         "boto3 too"
+    );
+
+    // A re-run keeps the file's passphrase: the wrong one changes nothing.
+    let rerun = [
+        "setup",
+        "--owner",
+        "alice",
+        "--machine",
+        "vm",
+        "--group",
+        "dev",
+        "--bucket",
+        &acct.bucket,
+        "--yes",
+        "--mfa-process",
+        &totp,
+        "--passphrase-stdin",
+    ];
+    let e = w
+        .kw_admin(&rerun)
+        .stdin(b"another passphrase entirely\n".to_vec())
+        .fails()
+        .stderr;
+    assert!(
+        e.contains("opens only with its passphrase") && e.contains("nothing was changed"),
+        "{e}"
+    );
+    w.kw_admin(&rerun)
+        .stdin(format!("{PASSPHRASE}\n").into_bytes())
+        .ok();
+    assert_eq!(
+        files.get("alice-vm").unwrap().unwrap().id,
+        key.id,
+        "the same key, still open"
     );
 
     let doc = w.kw(&["doctor", "--offline", "--json"]).output();
@@ -106,6 +141,20 @@ fn setup_on_a_headless_machine_uses_an_encrypted_key_file_and_the_aws_cli_works(
         line("keychain")["status"],
         "ok",
         "the missing Secret Service is not needed: {doc}"
+    );
+    assert_eq!(line("key-store")["status"], "ok", "{doc}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let doc = w.kw(&["doctor", "--offline", "--json"]).output();
+    let doc: Value = serde_json::from_slice(&doc.stdout).unwrap();
+    let store = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "key-store")
+        .unwrap();
+    assert_eq!(
+        store["status"], "warn",
+        "a readable key file is reported: {store}"
     );
     w.assert_no_leaks();
 }

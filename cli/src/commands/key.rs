@@ -120,7 +120,7 @@ fn import(profile: &str, from: Option<&str>, scrub: bool, store: &StoreArgs) -> 
         bail!("that does not look like an AWS access key (the id should be 16+ letters and digits); nothing was stored");
     }
     let key = AccessKey::new(id.clone(), SecretString::from(secret.to_string()));
-    let kind = keychain::choose(store, false)?;
+    let kind = keychain::choose(store, Some(profile), false)?;
     keychain::store_and_verify(profile, &key).map_err(|why| {
         anyhow::anyhow!("cannot store the key ({why}); nothing was scrubbed. Run `keyward doctor` to check the key store")
     })?;
@@ -154,7 +154,7 @@ fn migrate(profile: &str, to: StoreKind, passphrase_stdin: bool) -> Result<()> {
         store: Some(to),
         passphrase_stdin,
     };
-    keychain::choose(&args, true)?;
+    keychain::choose(&args, None, true)?;
     keychain::store_and_verify(profile, &key).map_err(|why| {
         anyhow::anyhow!(
             "cannot store the key in the {to} store ({why}); it is still in the {from} store"

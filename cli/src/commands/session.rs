@@ -78,8 +78,8 @@ pub fn login(a: &LoginArgs) -> Result<()> {
     let body = match fetch(&Client::default_socket(), &profile, Prompt::IfTerminal) {
         // A locked key file: the passphrase first, then the MFA code.
         Err(e) if e.kind == ErrorKind::KeyLocked && keyward_proto::tty::open_tty().is_some() => {
-            let base = locked_base(&e.message).unwrap_or_else(|| profile.clone());
-            crate::local::keychain::unlock(&base, false, None)?;
+            // The profile to open comes from our own config, never from the reply.
+            crate::local::keychain::unlock(&base_of(&profile)?, false, None)?;
             fetch(&Client::default_socket(), &profile, Prompt::IfTerminal)
         }
         // The helper's hint is "run keyward login": never send the user back here.
@@ -108,10 +108,10 @@ pub fn login(a: &LoginArgs) -> Result<()> {
     Ok(())
 }
 
-/// The profile a "key is locked" message names (a role's base profile, say).
-fn locked_base(message: &str) -> Option<String> {
-    let rest = message.split_once("profile `")?.1;
-    Some(rest.split_once('`')?.0.to_owned())
+/// The base profile whose key `profile` uses (itself, or a role's source).
+fn base_of(profile: &str) -> Result<String> {
+    let cfg = keyward_daemon::config::Config::load(&crate::local::profiles::config_path()?)?;
+    Ok(cfg.resolve(profile)?.base().name.clone())
 }
 
 pub fn status(a: &StatusArgs) -> Result<()> {

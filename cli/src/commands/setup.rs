@@ -155,7 +155,7 @@ pub fn setup(a: &SetupArgs) -> Result<()> {
         let (kind, why) = keychain::pick(&a.store)?;
         ui::note(&format!("key store: {kind}, because {why}"));
     } else if !a.abort {
-        keychain::choose(&a.store, a.run.json)?;
+        keychain::choose(&a.store, Some(&l.profile), a.run.json)?;
     }
     crate::runtime()?.block_on(async {
         let mut cx = match &l.code {

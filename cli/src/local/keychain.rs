@@ -47,7 +47,7 @@ pub fn os_unavailable() -> Option<String> {
 
 /// Picks the store new keys go to, says which and why, and (for the encrypted file)
 /// takes the new passphrase now, before anything changes.
-pub fn choose(args: &StoreArgs, quiet: bool) -> Result<StoreKind> {
+pub fn choose(args: &StoreArgs, profile: Option<&str>, quiet: bool) -> Result<StoreKind> {
     let (kind, why) = pick(args)?;
     let target = match kind {
         StoreKind::OsKeychain => {
@@ -58,7 +58,7 @@ pub fn choose(args: &StoreArgs, quiet: bool) -> Result<StoreKind> {
         }
         StoreKind::EncryptedFile => {
             kernel_keyring_usable()?;
-            Target::File(new_passphrase(args.passphrase_stdin)?)
+            Target::File(file_passphrase(profile, args.passphrase_stdin)?)
         }
     };
     if !quiet {
@@ -91,6 +91,25 @@ fn kernel_keyring_usable() -> Result<()> {
         Err(e) => Err(anyhow::Error::new(e)
             .context("the encrypted file store needs the kernel keyring; nothing was changed")),
     }
+}
+
+/// The passphrase the key file of `profile` is (re)written with: the existing file's,
+/// checked now, so a re-run never silently changes or loses it; else a new one.
+fn file_passphrase(profile: Option<&str>, from_stdin: bool) -> Result<Passphrase> {
+    let store = profile_store()?;
+    let existing = profile.and_then(|p| store.files.read_file(p).ok().flatten());
+    let Some(file) = existing else {
+        return new_passphrase(from_stdin);
+    };
+    let pass = passphrase_for(&file.profile, from_stdin)?;
+    file.open(&pass, &store.files.path(&file.profile))
+        .with_context(|| {
+            format!(
+            "the key file of `{}` exists and opens only with its passphrase; nothing was changed",
+            file.profile
+        )
+        })?;
+    Ok(pass)
 }
 
 /// A passphrase for a new file: typed twice on the terminal, or one stdin line.
@@ -146,7 +165,8 @@ fn stdin_line() -> Result<Zeroizing<String>> {
     std::io::stdin()
         .read_line(&mut line)
         .context("cannot read the passphrase from stdin")?;
-    let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+    // Trimmed like a line typed at the terminal, so either way opens the file.
+    let trimmed = Zeroizing::new(line.trim().to_owned());
     Ok(trimmed)
 }
 
@@ -208,7 +228,12 @@ pub fn store_and_verify(profile: &str, key: &AccessKey) -> Result<(), String> {
         Ok(Some(back)) if back.id == key.id && back.expose_secret() == key.expose_secret() => {
             // Only now that the new copy reads back: remove the other.
             if matches!(TARGET.get(), Some(Target::File(_))) {
-                let _ = OsKeyStore.delete(profile);
+                match OsKeyStore.delete(profile) {
+                    Ok(_) | Err(KeychainError::Unavailable(_)) => {}
+                    Err(e) => crate::ui::note(&format!(
+                        "the key is in its file, but its old copy in the OS keychain could not be removed ({e}); remove it with your keychain tool"
+                    )),
+                }
             } else {
                 store.files.delete(profile).map_err(|e| e.to_string())?;
             }
@@ -276,23 +301,17 @@ pub fn unlock(
     Ok(key.id.clone())
 }
 
-/// Base profiles of this computer whose key is in an encrypted file.
+/// The profiles with a key file on this computer.
 pub fn file_profiles() -> Result<Vec<String>> {
-    let store = profile_store()?;
-    let cfg = keyward_daemon::config::Config::load(&keyward_daemon::config::default_path()?)?;
-    Ok(cfg
-        .profiles
-        .iter()
-        .filter(|(name, p)| p.role_arn.is_none() && store.files.exists(name))
-        .map(|(name, _)| name.clone())
-        .collect())
+    Ok(profile_store()?.files.profiles())
 }
 
-/// Takes every unlocked file key out of the kernel keyring; the profiles locked.
+/// Takes every unlocked file key out of the kernel keyring (every file in the key
+/// directory, whatever the config lists); the profiles locked.
 pub fn lock_files() -> Result<Vec<String>> {
     let store = profile_store()?;
     let mut locked = Vec::new();
-    for p in file_profiles()? {
+    for p in store.files.profiles() {
         if store.files.lock(&p)? {
             locked.push(p);
         }

@@ -215,11 +215,15 @@ fn bind_short_backlog(path: &std::path::Path) -> std::io::Result<UnixListener> {
 /// A daemon that cannot reach the keychain its keys are in is useless: say so at start.
 /// Keys in encrypted files need no Secret Service (the headless case).
 async fn probe_keychain(cfg: &config::Config, store: &ProfileStore) -> Result<()> {
-    let uses_os = cfg
+    let kinds: Vec<StoreKind> = cfg
         .profiles
         .iter()
-        .any(|(name, p)| p.role_arn.is_none() && store.kind_of(name) == StoreKind::OsKeychain);
-    if !uses_os {
+        .filter(|(_, p)| p.role_arn.is_none())
+        .map(|(name, _)| store.kind_of(name))
+        .collect();
+    // With some keys in files, serve those; a profile whose key is nowhere says so
+    // when it is asked for.
+    if !kinds.contains(&StoreKind::OsKeychain) || kinds.contains(&StoreKind::EncryptedFile) {
         return Ok(());
     }
     let probe = tokio::task::spawn_blocking(|| OsKeyStore.get("keyward-probe")).await?;

@@ -152,12 +152,9 @@ impl KeyFile {
 
     fn cipher(&self, pass: &Passphrase) -> Result<XChaCha20Poly1305, KeychainError> {
         let k = &self.kdf;
-        // Bounds, so an edited file cannot make us allocate gigabytes or spin for hours.
-        if self.v != 1
-            || k.alg != "argon2id"
-            || !(8 * 1024..=1024 * 1024).contains(&k.m_kib)
-            || !(1..=16).contains(&k.t)
-            || !(1..=4).contains(&k.p)
+        // Exactly what `seal` writes: an edited file can neither weaken the KDF nor make
+        // every unlock allocate gigabytes.
+        if self.v != 1 || k.alg != "argon2id" || k.m_kib != M_KIB || k.t != T_COST || k.p != P_COST
         {
             return Err(corrupt(&self.profile));
         }
@@ -193,6 +190,11 @@ impl EncryptedFileStore {
             KeychainError::Platform("cannot find a home directory for the key files".into())
         })?;
         Ok(Self::new(dirs.data_dir().join("keys")))
+    }
+
+    /// The directory of the key files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn path(&self, profile: &str) -> PathBuf {
@@ -232,8 +234,14 @@ impl EncryptedFileStore {
     ) -> Result<(), KeychainError> {
         let file = KeyFile::seal(profile, key, pass)?;
         let text = serde_json::to_string_pretty(&file).expect("serializable");
-        self.write_private(&self.path(profile), text.as_bytes())?;
-        kernel::put(&self.cache_name(profile), encode(key).as_bytes(), ttl)
+        // The kernel keyring first: if it refuses, no file exists yet to route reads to.
+        let name = Self::cache_name(&file);
+        kernel::put(&name, encode(key).as_bytes(), ttl)?;
+        if let Err(e) = self.write_private(&self.path(profile), text.as_bytes()) {
+            let _ = kernel::remove(&name);
+            return Err(e);
+        }
+        Ok(())
     }
 
     fn write_private(&self, path: &Path, data: &[u8]) -> Result<(), KeychainError> {
@@ -251,7 +259,11 @@ impl EncryptedFileStore {
         if path.exists() {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
         }
-        crate::config::write_atomic(path, data).map_err(fail)
+        crate::config::write_atomic(path, data).map_err(fail)?;
+        // The rename is durable before any other copy of the key is removed.
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(fail)
     }
 
     /// Opens the file with `pass` and puts the key into the kernel keyring for `ttl`
@@ -266,13 +278,55 @@ impl EncryptedFileStore {
             KeychainError::Platform(format!("no key file for profile `{profile}`"))
         })?;
         let key = file.open(pass, &self.path(profile))?;
-        kernel::put(&self.cache_name(profile), encode(&key).as_bytes(), ttl)?;
+        kernel::put(&Self::cache_name(&file), encode(&key).as_bytes(), ttl)?;
         Ok(key)
     }
 
     /// Takes the unlocked key out of the kernel keyring; whether it was there.
     pub fn lock(&self, profile: &str) -> Result<bool, KeychainError> {
-        kernel::remove(&self.cache_name(profile))
+        match self.read_file(profile) {
+            Ok(Some(file)) => kernel::remove(&Self::cache_name(&file)),
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The profiles with a key file here, whatever the config says.
+    pub fn profiles(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = dir
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let profile = name.strip_suffix(".key")?;
+                crate::config::validate_name(profile).ok()?;
+                Some(profile.to_owned())
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Whether the key files and their directory are private (0600 in 0700).
+    pub fn loose_permissions(&self) -> Vec<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut loose = Vec::new();
+        let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+        if let Ok(m) = mode(&self.dir) {
+            if m & 0o077 != 0 {
+                loose.push(format!("{} is {m:o}, not 700", self.dir.display()));
+            }
+        }
+        for p in self.profiles() {
+            if let Ok(m) = mode(&self.path(&p)) {
+                if m & 0o077 != 0 {
+                    loose.push(format!("{} is {m:o}, not 600", self.path(&p).display()));
+                }
+            }
+        }
+        loose
     }
 
     /// Whether the unlocked key in the kernel keyring matches the file.
@@ -280,12 +334,13 @@ impl EncryptedFileStore {
         Ok(self.get(profile).is_ok_and(|k| k.is_some()))
     }
 
-    /// The kernel keyring entry's name: per profile and per file, so two HOMEs of one
-    /// uid (and the tests' many) never share an entry.
-    fn cache_name(&self, profile: &str) -> String {
-        let digest = sha2::Sha256::digest(self.path(profile).as_os_str().as_encoded_bytes());
+    /// The kernel keyring entry's name: from the file's random salt, so two HOMEs of one
+    /// uid (and the tests' many) never share an entry, a daemon finds it whatever path
+    /// it sees the file under, and a replaced file never reads a stale entry.
+    fn cache_name(file: &KeyFile) -> String {
+        let digest = sha2::Sha256::digest(file.kdf.salt.as_bytes());
         let short = data_encoding::HEXLOWER.encode(&digest[..8]);
-        format!("keyward:{profile}:{short}")
+        format!("keyward:{}:{short}", file.profile)
     }
 }
 
@@ -294,7 +349,7 @@ impl KeyStore for EncryptedFileStore {
         let Some(file) = self.read_file(profile)? else {
             return Ok(None);
         };
-        let Some(payload) = kernel::get(&self.cache_name(profile))? else {
+        let Some(payload) = kernel::get(&Self::cache_name(&file))? else {
             return Err(KeychainError::Locked(profile.to_owned()));
         };
         let text = std::str::from_utf8(&payload).map_err(|_| corrupt(profile))?;

@@ -14,9 +14,7 @@ mod imp {
     use linux_keyutils::{KeyError, KeyPermissionsBuilder, KeyRing, KeyRingIdentifier, Permission};
 
     fn unavailable(e: KeyError) -> KeychainError {
-        KeychainError::Unavailable(format!(
-            "the kernel keyring refused: {e} (a container may block keyctl)"
-        ))
+        KeychainError::KernelKeyring(e.to_string())
     }
 
     fn ring() -> Result<KeyRing, KeychainError> {
@@ -73,9 +71,7 @@ mod imp {
     use super::{Duration, KeychainError, Zeroizing};
 
     fn unsupported() -> KeychainError {
-        KeychainError::Unavailable(
-            "the encrypted file store needs Linux's kernel keyring; use the OS keychain".into(),
-        )
+        KeychainError::KernelKeyring("only Linux has one; use the OS keychain".into())
     }
     pub fn put(_: &str, _: &[u8], _: Option<Duration>) -> Result<(), KeychainError> {
         Err(unsupported())

@@ -27,8 +27,10 @@ pub const SERVICE: &str = "keyward";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeychainError {
-    #[error("the keychain is not reachable ({0}); on Linux a Secret Service must run and be unlocked (gnome-keyring or KeePassXC in a desktop session), or use the encrypted file store: `keyward key migrate --to encrypted-file`")]
+    #[error("the keychain is not reachable ({0}); on Linux a Secret Service must run and be unlocked (gnome-keyring or KeePassXC in a desktop session); a machine without one keeps its key in an encrypted file: `keyward setup --store encrypted-file`, or `keyward key import --store encrypted-file`")]
     Unavailable(String),
+    #[error("the kernel keyring refused ({0}); the encrypted file store needs it (containers often block keyctl: allow it in the seccomp profile), or use a Secret Service")]
+    KernelKeyring(String),
     #[error("the keychain refused the request: {0}")]
     Platform(String),
     #[error("the keychain entry for profile `{0}` is not a keyward key; run `keyward key import --profile {0}` again")]

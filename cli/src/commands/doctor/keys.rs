@@ -30,7 +30,7 @@ fn os_fix() -> String {
     } else if cfg!(windows) {
         "sign in to Windows so Credential Manager is available".into()
     } else {
-        "in a desktop session, unlock the Secret Service (gnome-keyring, KeePassXC); on a machine without one (SSH, VM, WSL, container): `keyward key migrate --to encrypted-file`".into()
+        "in a desktop session, unlock the Secret Service (gnome-keyring, KeePassXC); a machine without one (SSH, VM, WSL, container) keeps its key in an encrypted file: `keyward setup --store encrypted-file`".into()
     }
 }
 
@@ -62,7 +62,29 @@ pub fn key_store() -> Check {
             StoreKind::OsKeychain => format!("`{p}`: the OS keychain"),
         });
     }
-    check("key-store", Level::Ok, lines.join("; "), None)
+    let mut level = Level::Ok;
+    let mut fix = None;
+    let loose = store.files.loose_permissions();
+    if !loose.is_empty() {
+        level = Level::Warn;
+        lines.push(format!("not private: {}", loose.join(", ")));
+        let dir = store.files.dir().display().to_string();
+        fix = Some(format!("chmod 700 {dir} && chmod 600 {dir}/*.key"));
+    }
+    // A key in both stores: the file wins; say so, the other may be old.
+    for p in profiles
+        .iter()
+        .filter(|p| store.kind_of(p) == StoreKind::EncryptedFile)
+    {
+        if matches!(OsKeyStore.get(p), Ok(Some(_))) {
+            level = Level::Warn;
+            lines.push(format!(
+                "`{p}` also has a key in the OS keychain; the file's is used"
+            ));
+            fix.get_or_insert_with(|| format!("keep one: `keyward key migrate --to os-keychain --profile {p}` moves the file's key there"));
+        }
+    }
+    check("key-store", level, lines.join("; "), fix)
 }
 
 /// One check per base profile: its key is in its store and readable.
@@ -104,6 +126,15 @@ fn key_of(store: &ProfileStore, p: &str) -> Check {
         Err(e @ KeychainError::Unavailable(_)) => {
             check("key", Level::Fail, format!("`{p}`: {e}"), Some(os_fix()))
         }
+        Err(e @ KeychainError::KernelKeyring(_)) => check(
+            "key",
+            Level::Fail,
+            format!("`{p}`: {e}"),
+            Some(
+                "allow keyctl for this container (seccomp), or keep the key in a Secret Service"
+                    .into(),
+            ),
+        ),
         Err(e) => check("key", Level::Fail, format!("`{p}`: {e}"), Some(register)),
     }
 }
