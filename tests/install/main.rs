@@ -142,6 +142,7 @@ fn install_doctor_and_uninstall() {
         names,
         [
             "keychain",
+            "key-store",
             "daemon",
             "socket",
             "aws-config",

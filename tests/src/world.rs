@@ -34,8 +34,12 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stdout(), "SKIPPED {test}: {why}");
 }
 
-/// The directory holding the workspace's built binaries (target/debug).
+/// The directory holding the workspace's built binaries (target/debug), or
+/// `KEYWARD_BIN_DIR` (an installed keyward, or an older build to show a test fails there).
 pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KEYWARD_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let deps = exe.parent().expect("deps dir");
     let dir = if deps.ends_with("deps") {
