@@ -4,6 +4,7 @@
 
 mod account;
 mod actor;
+mod audit;
 mod clients;
 mod commands;
 mod enroll_code;
@@ -73,6 +74,8 @@ enum Command {
     Daemon(session::DaemonCommand),
     /// Check the keychain, daemon, socket, AWS config, plaintext keys, clock and service
     Doctor(doctor::DoctorArgs),
+    /// Check the account against the article's rules: root, keys, admins, public data
+    Audit(commands::audit::AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell to write completions for
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Revoke(a) => revoke::revoke(&a),
         Command::Deregister(a) => deregister::deregister(&a),
         Command::Doctor(a) => doctor::doctor(&a),
+        Command::Audit(a) => commands::audit::audit(&a),
         Command::Demo(a) => demo::demo(&a),
         Command::Completions { shell } => {
             docs::completions(&mut Cli::command(), shell);

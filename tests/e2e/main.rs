@@ -4,6 +4,7 @@
 //! All in one test binary to keep link time down.
 
 mod attack;
+mod audit;
 mod broker;
 mod clients;
 mod common;

@@ -256,3 +256,24 @@ e2e! {
         work.assert_no_leaks();
     }
 }
+
+e2e! {
+    fn a_new_owners_computers_revoke_each_others_role_sessions_from_the_first_enrollment(desk) {
+        // bob's computers come from alice's admin computer; nobody ran `keyward init` since.
+        let acct = account(&desk);
+        let roles = desk.admin(&["make-roles", &acct.bucket, "dev"]);
+        bootstrap(&desk, &acct, "alice", "desk", true);
+        desk.kw_admin(&["init", "--guard-role", "data-reader", "--yes"]).ok();
+        let (a, b) = (desk.sibling("bob-a"), desk.sibling("bob-b"));
+        for (w, m) in [(&a, "a"), (&b, "b")] {
+            enroll(&desk, w, m, &["--owner", "bob", "--group", "dev", "--bucket", &acct.bucket]);
+            let base = format!("bob-{m}");
+            w.kw(&["profile", "add", "reader", "--role-arn", roles["reader"].as_str().unwrap(), "--source", &base]).ok();
+        }
+        let role = creds_of(&a, "reader");
+        assert_allowed(&attack(&a, &role, &list_bucket(&acct.bucket))[0]);
+        let report = b.kw(&["revoke", "a", "--yes", "--json"]).ok().json();
+        assert_eq!(status_of(&report, "mark_role_sessions"), "done", "{report}");
+        assert_denied(&attack(&a, &role, &list_bucket(&acct.bucket))[0], "s3:ListBucket");
+    }
+}

@@ -231,6 +231,56 @@ def role_state(name):
     }
 
 
+def plant_audit_findings(account):
+    """The misconfigurations keyward audit must find, each in its own place."""
+    iam, s3, kms = boto3.client("iam"), boto3.client("s3"), boto3.client("kms")
+    allow_all = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    adm = iam.create_policy(PolicyName="EverythingAllowed", PolicyDocument=allow_all)["Policy"]["Arn"]
+    iam.create_user(UserName="ops-admin")
+    iam.attach_user_policy(UserName="ops-admin", PolicyArn=adm)
+    iam.create_access_key(UserName="ops-admin")
+    iam.create_login_profile(UserName="ops-admin", Password="Correct-Horse-9-Battery!")
+    iam.create_user(UserName="sneaky")
+    me = iam.get_user(UserName="sneaky")["User"]["Arn"]
+    iam.put_user_policy(UserName="sneaky", PolicyName="self-service", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iam:PutUserPolicy", "iam:GetUser"], "Resource": me}]}))
+    iam.create_user(UserName="hopper")
+    hopper = iam.get_user(UserName="hopper")["User"]["Arn"]
+    iam.create_role(RoleName="power", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": hopper}, "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName="power", PolicyName="all", PolicyDocument=allow_all)
+    iam.put_user_policy(UserName="hopper", PolicyName="hop", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{account}:role/power"}]}))
+    iam.create_role(RoleName="old-trust", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ["AROAGHOSTROLE0000001", hopper]}, "Action": "sts:AssumeRole"}]}))
+    s3.create_bucket(Bucket="public-data")
+    s3.put_bucket_policy(Bucket="public-data", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "World", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::public-data/*"}]}))
+    acl = s3.get_bucket_acl(Bucket="public-data")
+    grants = acl["Grants"] + [{"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}]
+    s3.put_bucket_acl(Bucket="public-data", AccessControlPolicy={"Grants": grants, "Owner": acl["Owner"]})
+    s3.create_bucket(Bucket="shared-data")
+    shared = {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared-data/*"}
+    ghost = {"Sid": "Ghost", "Effect": "Allow", "Principal": {"AWS": "AIDAGHOSTUSER0000001"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared-data/*"}
+    s3.put_bucket_policy(Bucket="shared-data", Policy=json.dumps({"Version": "2012-10-17", "Statement": [shared, ghost]}))
+    key = kms.create_key(Description="open key")["KeyMetadata"]
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}]}))
+    # Someone loosened keyward's deny-all by hand.
+    arn = f"arn:aws:iam::{account}:policy/keyward/keyward-deny-all"
+    iam.create_policy_version(PolicyArn=arn, SetAsDefault=True, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}))
+    return {"open_key": key["Arn"], "shared_statement": shared}
+
+
+def bucket_policy(bucket):
+    try:
+        return json.loads(boto3.client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
+    except Exception:
+        return None
+
+
 def managed_policy(arn):
     iam = boto3.client("iam")
     p = iam.get_policy(PolicyArn=arn)["Policy"]
@@ -259,6 +309,10 @@ def main():
         print(json.dumps(plant_escalation(sys.argv[2])))
     elif cmd == "make-old-account":
         print(json.dumps(make_old_account(sys.argv[2])))
+    elif cmd == "plant-audit-findings":
+        print(json.dumps(plant_audit_findings(sys.argv[2])))
+    elif cmd == "bucket-policy":
+        print(json.dumps(bucket_policy(sys.argv[2])))
     elif cmd == "delete-access-keys":
         iam = boto3.client("iam")
         for k in iam.list_access_keys(UserName=sys.argv[2])["AccessKeyMetadata"]:

@@ -17,7 +17,7 @@ use crate::enroll_code::{self, EnrollCode};
 use crate::iam::documents::{self as docs, Whitelists};
 use crate::iam::{credentials, describe, roles, users};
 use crate::names;
-use crate::plan::{grant_steps, Plan};
+use crate::plan::{grant_steps, Plan, Step};
 use crate::ui;
 
 /// AWS's shortest session, and the promise of an enrollment code.
@@ -79,6 +79,7 @@ pub fn enroll(a: &EnrollArgs) -> Result<()> {
         }
         let grants = a.rights.whitelists();
         let grants = check_whitelisted(admin, grants).await?;
+        guard_owner(&actor, &owner).await?;
         let code = mint(&actor, &owner, &machine, &grants).await?;
         show_code(&code, a.json)?;
         drop(code);
@@ -90,6 +91,20 @@ pub fn enroll(a: &EnrollArgs) -> Result<()> {
         confirm_pairing(&user, &pairing, a)?;
         grant(&actor, &user, &grants, a).await
     })
+}
+
+/// Before a new owner's first computer exists: the role guard gets its statement, so a
+/// revocation by any of that owner's computers ends role sessions from the start.
+async fn guard_owner(actor: &Actor, owner: &str) -> Result<()> {
+    let mut plan = Plan::new(format!("the role guard knows owner {owner}"));
+    plan.push(Step::GuardOwner {
+        owner: owner.to_owned(),
+    });
+    let report = crate::plan::run(&plan, &actor.cx, false).await;
+    if report.failed() {
+        bail!("cannot add {owner} to keyward-role-guard ({}); nothing was minted. Run `keyward init` with the account's admin credentials, then enroll again", report.steps.first().map_or("unknown", |s| s.detail.as_str()));
+    }
+    Ok(())
 }
 
 /// The named groups, buckets and keys must be ones an admin may edit.

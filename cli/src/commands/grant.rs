@@ -11,7 +11,7 @@ use crate::iam::documents::Whitelists;
 use crate::iam::resources;
 use crate::iam::users;
 use crate::names;
-use crate::plan::{grant_steps, Plan};
+use crate::plan::{grant_steps, Plan, Step};
 
 #[derive(Args)]
 pub struct GrantArgs {
@@ -60,6 +60,11 @@ pub fn grant(a: &GrantArgs) -> Result<()> {
             .extend(grant_steps(&user, &w, a.enforce_encryption));
         if plan.steps.is_empty() {
             bail!("nothing to grant: give --group, --bucket or --kms-key");
+        }
+        if let Some(o) = target.owner() {
+            plan.push(Step::GuardOwner {
+                owner: o.to_owned(),
+            });
         }
         let mode = a.run;
         let report = execute(&plan, &actor.cx, mode).await?;

@@ -261,6 +261,25 @@ pub async fn record(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     Ok("recorded in keyward-role-guard".into())
 }
 
+pub async fn check_guarded_owner(aws: &Aws, cx: &Cx, owner: &str) -> Result<State> {
+    let (_, owners) = guard_contents(aws, cx).await?;
+    Ok(if owners.iter().any(|o| o == owner) {
+        State::Done("its statement is there".into())
+    } else {
+        State::ToDo(format!("add a statement for {owner}'s revocation marks"))
+    })
+}
+
+pub async fn guard_owner(aws: &Aws, cx: &Cx, owner: &str) -> Result<String> {
+    let (revoked, mut owners) = guard_contents(aws, cx).await?;
+    owners.push(owner.to_owned());
+    owners.sort();
+    owners.dedup();
+    let doc = docs::role_guard(&revoked, &owners);
+    roles::set_managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY), &doc).await?;
+    Ok(format!("added {owner}"))
+}
+
 pub async fn check_deleted(aws: &Aws, user: &str) -> Result<State> {
     Ok(match users::get_user(aws, user).await? {
         None => State::Done("no such user".into()),

@@ -120,6 +120,11 @@ pub enum Step {
     RecordRevokedSource {
         user: String,
     },
+    /// The role guard gets a statement for this owner, so a sibling's revocation of
+    /// one of its machines ends that machine's role sessions.
+    GuardOwner {
+        owner: String,
+    },
     DeleteUser {
         user: String,
         needs: Needs,
@@ -163,6 +168,7 @@ pub enum StepId {
     LeaveGroups,
     LeavePolicies,
     RecordRevokedSource,
+    GuardOwner,
     DeleteUser,
     ForgetLocal,
 }
@@ -215,6 +221,7 @@ impl Step {
             Step::LeaveGroups { .. } => StepId::LeaveGroups,
             Step::LeavePolicies { .. } => StepId::LeavePolicies,
             Step::RecordRevokedSource { .. } => StepId::RecordRevokedSource,
+            Step::GuardOwner { .. } => StepId::GuardOwner,
             Step::DeleteUser { .. } => StepId::DeleteUser,
             Step::ForgetLocal { .. } => StepId::ForgetLocal,
         }
@@ -246,7 +253,8 @@ impl Step {
             | Step::NameInPolicy { .. }
             | Step::LeaveGroups { .. }
             | Step::LeavePolicies { .. }
-            | Step::RecordRevokedSource { .. } => Needs::Admin,
+            | Step::RecordRevokedSource { .. }
+            | Step::GuardOwner { .. } => Needs::Admin,
             Step::AttachDenyAll { .. }
             | Step::MarkRoleSessions { .. }
             | Step::TagRevoked { .. } => Needs::Machine,
@@ -311,6 +319,9 @@ impl Step {
             Step::RecordRevokedSource { user } => {
                 format!("{user}: record it in the role guard for good")
             }
+            Step::GuardOwner { owner } => {
+                format!("role guard: revocations by {owner}'s computers end role sessions")
+            }
             Step::DeleteUser { user, .. } => format!("{user}: delete the IAM user"),
             Step::ForgetLocal { profile } => {
                 format!("this computer: keychain entry and profiles of `{profile}`")
@@ -368,6 +379,7 @@ impl Step {
                 revoke::check_policies(aws()?, cx, user, extra).await
             }
             Step::RecordRevokedSource { user } => revoke::check_recorded(aws()?, cx, user).await,
+            Step::GuardOwner { owner } => revoke::check_guarded_owner(aws()?, cx, owner).await,
             Step::DeleteUser { user, .. } => revoke::check_deleted(aws()?, user).await,
             Step::ForgetLocal { profile } => local::check_forgotten(profile),
         }
@@ -431,6 +443,7 @@ impl Step {
                 revoke::leave_policies(aws()?, cx, user, extra).await
             }
             Step::RecordRevokedSource { user } => revoke::record(aws()?, cx, user).await,
+            Step::GuardOwner { owner } => revoke::guard_owner(aws()?, cx, owner).await,
             Step::DeleteUser { user, .. } => revoke::delete_user(aws()?, cx, user).await,
             Step::ForgetLocal { profile } => local::forget(profile),
         }

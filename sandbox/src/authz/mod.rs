@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod calls;
-pub mod evaluate;
+/// The evaluation logic lives in its own crate: `keyward audit` judges admins with it too.
+pub use keyward_policy as evaluate;
 pub mod identity;
 pub mod storage;

@@ -4,11 +4,11 @@
 //! answers the way AWS documents it (explicit deny wins; identity ∩ boundary ∩
 //! session policy; resource policies; KMS key policies; role trust policies), and
 //! substitutes policy variables inside `Condition` values, which iam-rs does not.
+#![forbid(unsafe_code)]
 
-use iam_rs::{
-    Arn, Context, ContextValue, Decision, IAMPolicy, IAMRequest, PolicyEvaluator, Principal,
-    PrincipalId,
-};
+use iam_rs::{Arn, Decision, IAMPolicy, IAMRequest, PolicyEvaluator, Principal, PrincipalId};
+/// The request context types, for callers that build an [`Identity`].
+pub use iam_rs::{Context, ContextValue};
 use serde_json::Value;
 
 /// What stands for a variable whose key the request does not have: it matches no

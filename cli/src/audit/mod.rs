@@ -1,0 +1,110 @@
+//! `keyward audit`: the account checked against the article's rules. Read-only; every
+//! finding says what, where, and the exact fix (a keyward command where one exists).
+//! Prowler's checks on the same themes are the floor (see the README's table).
+
+pub mod account;
+pub mod data;
+pub mod fix;
+pub mod local;
+pub mod rights;
+mod snapshot;
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+pub use snapshot::Snapshot;
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Low => "LOW",
+            Self::Medium => "MEDIUM",
+            Self::High => "HIGH",
+        }
+    }
+}
+
+/// One problem: severity, a stable check id, what, where, and the exact fix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub check: &'static str,
+    pub what: String,
+    #[serde(rename = "where")]
+    pub location: String,
+    pub fix: String,
+    /// What `--fix` does about it, when it can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_fix: Option<fix::AutoFix>,
+}
+
+impl Finding {
+    pub fn new(
+        severity: Severity,
+        check: &'static str,
+        what: impl Into<String>,
+        location: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            severity,
+            check,
+            what: what.into(),
+            location: location.into(),
+            fix: fix.into(),
+            auto_fix: None,
+        }
+    }
+
+    #[must_use]
+    pub fn fixable(mut self, f: fix::AutoFix) -> Self {
+        self.auto_fix = Some(f);
+        self
+    }
+}
+
+/// The thresholds of `--max-key-age` and `--max-idle`, and the clock they use.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_key_age: Duration,
+    pub max_idle: Duration,
+    pub now: SystemTime,
+}
+
+/// Days between `t` and `now` (0 for the future).
+pub fn days_since(now: SystemTime, t: SystemTime) -> u64 {
+    now.duration_since(t).unwrap_or_default().as_secs() / 86_400
+}
+
+/// An IAM id AWS leaves in a policy when the user or role it named was deleted.
+pub fn is_dangling_id(p: &str) -> bool {
+    let known = ["AIDA", "AROA", "AIPA", "ANPA", "AGPA"];
+    p.len() >= 16
+        && known.iter().any(|k| p.starts_with(k))
+        && p.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dangling_ids_are_told_from_arns_and_names() {
+        assert!(is_dangling_id("AIDAJQABLZS4A3QDU576Q"));
+        assert!(is_dangling_id("AROAEXAMPLEID1234567"));
+        assert!(!is_dangling_id("arn:aws:iam::123456789012:user/alice"));
+        assert!(!is_dangling_id("*"));
+        assert!(!is_dangling_id("AIDA-short"));
+        assert!(!is_dangling_id("123456789012"));
+    }
+}
