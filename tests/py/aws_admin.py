@@ -240,6 +240,8 @@ def plant_audit_findings(account):
     iam.attach_user_policy(UserName="ops-admin", PolicyArn=adm)
     iam.create_access_key(UserName="ops-admin")
     iam.create_login_profile(UserName="ops-admin", Password="Correct-Horse-9-Battery!")
+    iam.create_user(UserName="old-key")
+    iam.create_access_key(UserName="old-key")
     iam.create_user(UserName="sneaky")
     me = iam.get_user(UserName="sneaky")["User"]["Arn"]
     iam.put_user_policy(UserName="sneaky", PolicyName="self-service", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
@@ -259,6 +261,7 @@ def plant_audit_findings(account):
     acl = s3.get_bucket_acl(Bucket="public-data")
     grants = acl["Grants"] + [{"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}]
     s3.put_bucket_acl(Bucket="public-data", AccessControlPolicy={"Grants": grants, "Owner": acl["Owner"]})
+    s3.create_bucket(Bucket="plain-data")
     s3.create_bucket(Bucket="shared-data")
     shared = {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared-data/*"}
     ghost = {"Sid": "Ghost", "Effect": "Allow", "Principal": {"AWS": "AIDAGHOSTUSER0000001"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared-data/*"}
@@ -272,6 +275,26 @@ def plant_audit_findings(account):
     iam.create_policy_version(PolicyArn=arn, SetAsDefault=True, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}))
     return {"open_key": key["Arn"], "shared_statement": shared}
+
+
+def harden_bucket(bucket):
+    """What a careful admin does by hand: Block Public Access and default encryption."""
+    s3 = boto3.client("s3")
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
+    return {}
+
+
+def make_iam_reader():
+    """A user that may read IAM and nothing else: S3 and KMS checks cannot run."""
+    iam = boto3.client("iam")
+    iam.create_user(UserName="iam-reader")
+    iam.put_user_policy(UserName="iam-reader", PolicyName="read-iam", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iam:Get*", "iam:List*", "iam:GenerateCredentialReport", "sts:GetCallerIdentity"], "Resource": "*"}]}))
+    k = iam.create_access_key(UserName="iam-reader")["AccessKey"]
+    return {"access_key_id": k["AccessKeyId"], "secret_access_key": k["SecretAccessKey"]}
 
 
 def bucket_policy(bucket):
@@ -311,6 +334,10 @@ def main():
         print(json.dumps(make_old_account(sys.argv[2])))
     elif cmd == "plant-audit-findings":
         print(json.dumps(plant_audit_findings(sys.argv[2])))
+    elif cmd == "make-iam-reader":
+        print(json.dumps(make_iam_reader()))
+    elif cmd == "harden-bucket":
+        print(json.dumps(harden_bucket(sys.argv[2])))
     elif cmd == "bucket-policy":
         print(json.dumps(bucket_policy(sys.argv[2])))
     elif cmd == "delete-access-keys":

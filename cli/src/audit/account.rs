@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
 
+use super::fix::{FixPlan, Repair};
 use super::snapshot::{Principal, Snapshot};
 use super::{days_since, Finding, Limits, Severity};
 use crate::clients::Aws;
@@ -166,7 +167,8 @@ pub fn outsiders(s: &Snapshot, report: &[Row], l: &Limits) -> Vec<Finding> {
             if age.is_some_and(|a| a > l.max_key_age.as_secs() / 86_400) {
                 out.push(Finding::new(Severity::Medium, "user-key-age",
                     format!("{}'s key {slot} is {} days old (over {})", u.name, age.unwrap_or_default(), humantime::format_duration(l.max_key_age)),
-                    &u.arn, format!("rotate it: `aws iam create-access-key --user-name {}`, switch its users over, delete the old one", u.name)));
+                    &u.arn, format!("rotate it: `aws iam create-access-key --user-name {}`, switch its users over, delete the old one (`keyward audit --fix` deactivates it, then deletes it once you confirm)", u.name))
+                    .repair(Repair::DeactivateOldKeys { user: u.name.clone(), max_age_days: l.max_key_age.as_secs() / 86_400 }));
             }
             let idle = used.or(*rotated).map(|t| days_since(l.now, t));
             if idle.is_some_and(|d| d > l.max_idle.as_secs() / 86_400) {
@@ -214,7 +216,7 @@ pub fn machines(s: &Snapshot, report: &[Row], l: &Limits) -> Vec<Finding> {
                 left.push("group memberships");
             }
             if !left.is_empty() {
-                out.push(m(
+                let f = m(
                     Severity::Medium,
                     "machine-revoke-pending",
                     format!("{} is revoked but still has {}", u.name, left.join(", ")),
@@ -222,7 +224,15 @@ pub fn machines(s: &Snapshot, report: &[Row], l: &Limits) -> Vec<Finding> {
                         "finish it on an admin computer: `keyward revoke {} --yes`",
                         u.name
                     ),
-                ));
+                );
+                let leave = FixPlan::LeaveGroups {
+                    user: u.name.clone(),
+                };
+                out.push(if u.groups.is_empty() {
+                    f
+                } else {
+                    f.fixable(leave)
+                });
             }
             continue;
         }
@@ -260,12 +270,15 @@ pub fn machines(s: &Snapshot, report: &[Row], l: &Limits) -> Vec<Finding> {
                 .or(u.created)
                 .map(|t| days_since(l.now, t));
             if let Some(idle) = since.filter(|d| *d > l.max_idle.as_secs() / 86_400) {
-                out.push(m(
-                    Severity::Low,
-                    "machine-idle",
-                    format!("{} was not used for {idle} days", u.name),
-                    format!("if that computer is gone: `keyward revoke {}`", u.name),
-                ));
+                out.push(
+                    m(
+                        Severity::Medium,
+                        "machine-idle",
+                        format!("{} was not used for {idle} days", u.name),
+                        format!("if that computer is gone: `keyward revoke {}` (`keyward audit --fix` asks, per machine)", u.name),
+                    )
+                    .fixable(FixPlan::Revoke { user: u.name.clone(), owner: owner.clone() }),
+                );
             }
         }
         if u.groups.is_empty() {

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use serde_json::Value;
 
-use super::fix::{AutoFix, Home};
+use super::fix::{Home, Repair};
 use super::snapshot::Snapshot;
 use super::{is_dangling_id, Finding, Severity};
 use crate::clients::Aws;
@@ -79,7 +79,7 @@ pub fn dangling(doc: &Value) -> Vec<String> {
 }
 
 /// A Deny of s3:PutObject unless the upload names aws:kms: the article's "encrypt".
-fn enforces_encryption(doc: &Value) -> bool {
+pub fn enforces_encryption(doc: &Value) -> bool {
     policy::statements(doc).iter().any(|st| {
         let puts = match &st["Action"] {
             Value::String(a) => a == "s3:PutObject" || a == "s3:*",
@@ -102,7 +102,7 @@ fn dangling_finding(home: Home, ids: Vec<String>) -> Finding {
         home.to_string(),
         "remove them from the policy (`keyward audit --fix` does)",
     )
-    .fixable(AutoFix::RemoveDanglingPrincipals { home, ids })
+    .repair(Repair::StripPrincipals { home, ids })
 }
 
 /// Buckets: public, shared, unencrypted, dangling.
@@ -124,7 +124,7 @@ pub async fn buckets(aws: &Aws, account: &str) -> Result<Vec<Finding>> {
 async fn bucket(aws: &Aws, account: &str, name: &str) -> Result<Vec<Finding>> {
     let at = format!("s3://{name}");
     let mut out = Vec::new();
-    let block = AutoFix::BlockPublicAccess {
+    let block = Repair::BlockPublicAccess {
         bucket: name.to_owned(),
     };
     // With Block Public Access fully on, AWS ignores public policies and ACLs.
@@ -147,7 +147,7 @@ async fn bucket(aws: &Aws, account: &str, name: &str) -> Result<Vec<Finding>> {
     if let Some(d) = &doc {
         if open_to_all(d) && !blocked {
             out.push(Finding::new(Severity::High, "bucket-public-policy", "its policy allows anyone (`*`) with no condition", &at,
-                "remove that statement; `keyward audit --fix` turns on Block Public Access, which makes AWS ignore it").fixable(block.clone()));
+                "remove that statement; `keyward audit --fix` turns on Block Public Access, which makes AWS ignore it").repair(block.clone()));
         }
         let others = other_accounts(d, account);
         if !others.is_empty() {
@@ -161,7 +161,8 @@ async fn bucket(aws: &Aws, account: &str, name: &str) -> Result<Vec<Finding>> {
     }
     if !doc.as_ref().is_some_and(enforces_encryption) {
         out.push(Finding::new(Severity::Low, "bucket-no-encryption-enforcement", "uploads without KMS encryption are not denied", &at,
-            "deny s3:PutObject unless s3:x-amz-server-side-encryption is aws:kms (keyward writes it for the buckets it manages with `--enforce-encryption`)"));
+            "deny s3:PutObject unless s3:x-amz-server-side-encryption is aws:kms (`keyward audit --fix` adds it)")
+            .repair(Repair::DenyUnencrypted { bucket: name.to_owned() }));
     }
     if let Ok(acl) = aws
         .s3
@@ -179,12 +180,12 @@ async fn bucket(aws: &Aws, account: &str, name: &str) -> Result<Vec<Finding>> {
         });
         if public {
             out.push(Finding::new(Severity::High, "bucket-public-acl", "its ACL grants AllUsers or AuthenticatedUsers", &at,
-                "remove the grant; `keyward audit --fix` turns on Block Public Access, which makes AWS ignore it").fixable(block.clone()));
+                "remove the grant; `keyward audit --fix` turns on Block Public Access, which makes AWS ignore it").repair(block.clone()));
         }
     }
     if !blocked {
         out.push(Finding::new(Severity::Medium, "bucket-public-access-block-off", "Block Public Access is not fully on", &at,
-            format!("`aws s3api put-public-access-block --bucket {name} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true` (`keyward audit --fix` does)")).fixable(block));
+            format!("`aws s3api put-public-access-block --bucket {name} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true` (`keyward audit --fix` does)")).repair(block));
     }
     if aws
         .s3

@@ -1,13 +1,19 @@
-//! What `keyward audit --fix` changes: Block Public Access on a bucket, and dangling
-//! principal ids out of bucket, key and trust policies. Each is read-modify-write and
-//! idempotent; every other statement stays as it is.
+//! What `keyward audit --fix` can change, as steps of one plan: Block Public Access on
+//! a bucket, dangling principal ids out of bucket, key and trust policies, the
+//! encryption deny on a bucket, and old keys of users outside keyward deactivated
+//! (then, after a confirmation, deleted). Revoking an idle machine and taking a
+//! revoked one out of its groups reuse revocation's steps. Each step is
+//! read-modify-write and idempotent; every other statement stays as it was.
+
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::clients::Aws;
-use crate::iam::{describe, fail, policy, roles};
+use crate::iam::{code, credentials, describe, fail, policy, roles};
+use crate::plan::State;
 
 /// Where a policy lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,24 +34,304 @@ impl std::fmt::Display for Home {
     }
 }
 
+/// What a finding's fix does, in the plan `--fix` builds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AutoFix {
-    BlockPublicAccess { bucket: String },
-    RemoveDanglingPrincipals { home: Home, ids: Vec<String> },
+pub enum FixPlan {
+    Repair(Repair),
+    /// Revoke an idle machine (asked per machine).
+    Revoke {
+        user: String,
+        owner: String,
+    },
+    /// Take a revoked machine out of its groups.
+    LeaveGroups {
+        user: String,
+    },
 }
 
-impl std::fmt::Display for AutoFix {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// One change `--fix` makes that no other command makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "repair", rename_all = "snake_case")]
+pub enum Repair {
+    BlockPublicAccess { bucket: String },
+    StripPrincipals { home: Home, ids: Vec<String> },
+    DenyUnencrypted { bucket: String },
+    DeactivateOldKeys { user: String, max_age_days: u64 },
+    DeleteInactiveKeys { user: String },
+}
+
+pub const ENCRYPTION_SID: &str = "KeywardDenyUnencryptedUploads";
+
+impl Repair {
+    pub fn id(&self) -> crate::plan::StepId {
+        use crate::plan::StepId;
         match self {
-            AutoFix::BlockPublicAccess { bucket } => {
-                write!(f, "turn on Block Public Access for s3://{bucket}")
+            Repair::BlockPublicAccess { .. } => StepId::BlockPublicAccess,
+            Repair::StripPrincipals { .. } => StepId::StripPrincipals,
+            Repair::DenyUnencrypted { .. } => StepId::DenyUnencrypted,
+            Repair::DeactivateOldKeys { .. } => StepId::DeactivateOldKeys,
+            Repair::DeleteInactiveKeys { .. } => StepId::DeleteInactiveKeys,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Repair::BlockPublicAccess { bucket } => {
+                format!("s3://{bucket}: Block Public Access on")
             }
-            AutoFix::RemoveDanglingPrincipals { home, ids } => {
-                write!(f, "remove {} from the {home}", ids.join(", "))
+            Repair::StripPrincipals { home, ids } => format!("{home}: remove {}", ids.join(", ")),
+            Repair::DenyUnencrypted { bucket } => {
+                format!("s3://{bucket}: deny uploads without aws:kms")
+            }
+            Repair::DeactivateOldKeys { user, max_age_days } => {
+                format!("{user}: deactivate keys older than {max_age_days} days")
+            }
+            Repair::DeleteInactiveKeys { user } => format!("{user}: delete its inactive keys"),
+        }
+    }
+
+    pub async fn check(&self, aws: &Aws) -> Result<State> {
+        let todo = |s: &str| Ok(State::ToDo(s.to_owned()));
+        let done = |s: &str| Ok(State::Done(s.to_owned()));
+        match self {
+            Repair::BlockPublicAccess { bucket } => {
+                if bpa_on(aws, bucket).await {
+                    done("on")
+                } else {
+                    todo("turn all four settings on")
+                }
+            }
+            Repair::StripPrincipals { home, ids } => {
+                let doc = read(aws, home).await?;
+                if crate::audit::data::dangling(&doc)
+                    .iter()
+                    .any(|d| ids.contains(d))
+                {
+                    todo("rewrite it")
+                } else {
+                    done("none left")
+                }
+            }
+            Repair::DenyUnencrypted { bucket } => {
+                let doc = read(aws, &Home::Bucket(bucket.clone())).await?;
+                if crate::audit::data::enforces_encryption(&doc) {
+                    done("denied")
+                } else {
+                    todo("add the deny statement")
+                }
+            }
+            Repair::DeactivateOldKeys { user, max_age_days } => {
+                let n = old_active(aws, user, *max_age_days).await?.len();
+                if n == 0 {
+                    done("none active")
+                } else {
+                    todo(&format!("{n} key(s)"))
+                }
+            }
+            Repair::DeleteInactiveKeys { user } => {
+                let n = inactive(aws, user).await?.len();
+                if n == 0 {
+                    done("none")
+                } else {
+                    todo(&format!("{n} key(s)"))
+                }
             }
         }
     }
+
+    pub async fn apply(&self, aws: &Aws) -> Result<String> {
+        match self {
+            Repair::BlockPublicAccess { bucket } => {
+                let conf = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build();
+                aws.s3
+                    .put_public_access_block()
+                    .bucket(bucket)
+                    .public_access_block_configuration(conf)
+                    .send()
+                    .await
+                    .map_err(|e| fail("s3:PutBucketPublicAccessBlock", &e))?;
+                Ok("on".into())
+            }
+            Repair::StripPrincipals { home, ids } => {
+                let doc = read(aws, home).await?;
+                write(aws, home, &strip_ids(&doc, ids)).await?;
+                Ok(format!("removed {}", ids.join(", ")))
+            }
+            Repair::DenyUnencrypted { bucket } => {
+                let home = Home::Bucket(bucket.clone());
+                let mut doc = read(aws, &home).await?;
+                if doc.get("Statement").is_none() {
+                    doc = json!({"Version": "2012-10-17", "Statement": []});
+                }
+                if let Some(list) = doc["Statement"].as_array_mut() {
+                    list.push(json!({"Sid": ENCRYPTION_SID, "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+                        "Resource": format!("arn:aws:s3:::{bucket}/*"),
+                        "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}}));
+                }
+                write(aws, &home, &doc).await?;
+                Ok("added".into())
+            }
+            Repair::DeactivateOldKeys { user, max_age_days } => {
+                let keys = old_active(aws, user, *max_age_days).await?;
+                for k in &keys {
+                    credentials::deactivate_access_key(aws, user, k).await?;
+                }
+                Ok(format!("deactivated {}", keys.len()))
+            }
+            Repair::DeleteInactiveKeys { user } => {
+                let keys = inactive(aws, user).await?;
+                for k in &keys {
+                    credentials::delete_access_key(aws, user, k).await?;
+                }
+                Ok(format!("deleted {}", keys.len()))
+            }
+        }
+    }
+}
+
+async fn bpa_on(aws: &Aws, bucket: &str) -> bool {
+    aws.s3
+        .get_public_access_block()
+        .bucket(bucket)
+        .send()
+        .await
+        .is_ok_and(|o| {
+            o.public_access_block_configuration().is_some_and(|c| {
+                c.block_public_acls() == Some(true)
+                    && c.ignore_public_acls() == Some(true)
+                    && c.block_public_policy() == Some(true)
+                    && c.restrict_public_buckets() == Some(true)
+            })
+        })
+}
+
+async fn keys_with_status(
+    aws: &Aws,
+    user: &str,
+) -> Result<Vec<(String, bool, Option<SystemTime>)>> {
+    let out = aws
+        .iam
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .map_err(|e| fail("iam:ListAccessKeys", &e))?;
+    Ok(out
+        .access_key_metadata()
+        .iter()
+        .map(|k| {
+            let active = k.status().is_some_and(|s| s.as_str() == "Active");
+            let created = k.create_date().and_then(|d| SystemTime::try_from(*d).ok());
+            (
+                k.access_key_id().unwrap_or_default().to_owned(),
+                active,
+                created,
+            )
+        })
+        .collect())
+}
+
+/// Active keys older than the limit. The age comes from IAM, or from the credential
+/// report when IAM's says the key is new (an emulator's aged keys).
+async fn old_active(aws: &Aws, user: &str, max_age_days: u64) -> Result<Vec<String>> {
+    let limit = Duration::from_secs(max_age_days * 86_400);
+    let report = crate::audit::account::credential_report(aws)
+        .await
+        .unwrap_or_default();
+    let rotated = report
+        .iter()
+        .find(|r| r.get("user").is_some_and(|u| u == user))
+        .and_then(|r| crate::audit::account::date(r, "access_key_1_last_rotated"));
+    let now = SystemTime::now();
+    Ok(keys_with_status(aws, user)
+        .await?
+        .into_iter()
+        .filter(|(_, active, created)| {
+            let born = match (created, rotated) {
+                (Some(c), Some(r)) => (*c).min(r),
+                (c, r) => c.or(r).unwrap_or(now),
+            };
+            *active && now.duration_since(born).unwrap_or_default() > limit
+        })
+        .map(|(id, _, _)| id)
+        .collect())
+}
+
+async fn inactive(aws: &Aws, user: &str) -> Result<Vec<String>> {
+    Ok(keys_with_status(aws, user)
+        .await?
+        .into_iter()
+        .filter(|(_, a, _)| !a)
+        .map(|(id, _, _)| id)
+        .collect())
+}
+
+async fn read(aws: &Aws, home: &Home) -> Result<Value> {
+    match home {
+        Home::Bucket(b) => match aws.s3.get_bucket_policy().bucket(b).send().await {
+            Ok(o) => Ok(serde_json::from_str(o.policy().unwrap_or("{}"))?),
+            Err(e) if code(&e) == Some("NoSuchBucketPolicy") => Ok(json!({})),
+            Err(e) => anyhow::bail!("cannot read the {home}: {}", describe(&e)),
+        },
+        Home::Key(k) => {
+            let o = aws
+                .kms
+                .get_key_policy()
+                .key_id(k)
+                .policy_name("default")
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the {home}: {}", describe(&e)))?;
+            Ok(serde_json::from_str(o.policy().unwrap_or("{}"))?)
+        }
+        Home::Trust(r) => Ok(roles::get_role(aws, r)
+            .await?
+            .with_context(|| format!("role {r} is gone"))?
+            .trust),
+    }
+}
+
+async fn write(aws: &Aws, home: &Home, doc: &Value) -> Result<()> {
+    match home {
+        Home::Bucket(b) if policy::is_empty(doc) => {
+            aws.s3
+                .delete_bucket_policy()
+                .bucket(b)
+                .send()
+                .await
+                .map_err(|e| fail("s3:DeleteBucketPolicy", &e))?;
+        }
+        Home::Bucket(b) => {
+            aws.s3
+                .put_bucket_policy()
+                .bucket(b)
+                .policy(doc.to_string())
+                .send()
+                .await
+                .map_err(|e| fail("s3:PutBucketPolicy", &e))?;
+        }
+        Home::Key(k) => {
+            aws.kms
+                .put_key_policy()
+                .key_id(k)
+                .policy_name("default")
+                .policy(doc.to_string())
+                .send()
+                .await
+                .map_err(|e| fail("kms:PutKeyPolicy", &e))?;
+        }
+        Home::Trust(r) => {
+            anyhow::ensure!(!policy::is_empty(doc), "the trust policy of role {r} names only deleted principals: delete the role, or name who should assume it");
+            roles::set_trust(aws, r, doc).await?;
+        }
+    }
+    Ok(())
 }
 
 /// `doc` without the principal strings in `ids`; a statement left with no principal
@@ -80,94 +366,9 @@ pub fn strip_ids(doc: &Value, ids: &[String]) -> Value {
     out
 }
 
-/// Applies one fix; returns what it did.
-pub async fn apply(aws: &Aws, fix: &AutoFix) -> Result<String> {
-    match fix {
-        AutoFix::BlockPublicAccess { bucket } => {
-            let conf = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build();
-            aws.s3
-                .put_public_access_block()
-                .bucket(bucket)
-                .public_access_block_configuration(conf)
-                .send()
-                .await
-                .map_err(|e| fail("s3:PutBucketPublicAccessBlock", &e))?;
-        }
-        AutoFix::RemoveDanglingPrincipals { home, ids } => strip(aws, home, ids).await?,
-    }
-    Ok(fix.to_string())
-}
-
-async fn strip(aws: &Aws, home: &Home, ids: &[String]) -> Result<()> {
-    match home {
-        Home::Bucket(b) => {
-            let text = aws
-                .s3
-                .get_bucket_policy()
-                .bucket(b)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot read the {home}: {}", describe(&e)))?;
-            let doc: Value = serde_json::from_str(text.policy().unwrap_or("{}"))?;
-            let new = strip_ids(&doc, ids);
-            if policy::is_empty(&new) {
-                aws.s3
-                    .delete_bucket_policy()
-                    .bucket(b)
-                    .send()
-                    .await
-                    .map_err(|e| fail("s3:DeleteBucketPolicy", &e))?;
-            } else {
-                aws.s3
-                    .put_bucket_policy()
-                    .bucket(b)
-                    .policy(new.to_string())
-                    .send()
-                    .await
-                    .map_err(|e| fail("s3:PutBucketPolicy", &e))?;
-            }
-        }
-        Home::Key(k) => {
-            let text = aws
-                .kms
-                .get_key_policy()
-                .key_id(k)
-                .policy_name("default")
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot read the {home}: {}", describe(&e)))?;
-            let doc: Value = serde_json::from_str(text.policy().unwrap_or("{}"))?;
-            let new = strip_ids(&doc, ids);
-            aws.kms
-                .put_key_policy()
-                .key_id(k)
-                .policy_name("default")
-                .policy(new.to_string())
-                .send()
-                .await
-                .map_err(|e| fail("kms:PutKeyPolicy", &e))?;
-        }
-        Home::Trust(r) => {
-            let role = roles::get_role(aws, r)
-                .await?
-                .with_context(|| format!("role {r} is gone"))?;
-            let new = strip_ids(&role.trust, ids);
-            anyhow::ensure!(!policy::is_empty(&new), "the trust policy of role {r} names only deleted principals: delete the role, or name who should assume it");
-            roles::set_trust(aws, r, &new).await?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn strip_ids_keeps_everything_else() {

@@ -42,9 +42,9 @@ pub struct Finding {
     #[serde(rename = "where")]
     pub location: String,
     pub fix: String,
-    /// What `--fix` does about it, when it can.
+    /// The step(s) `--fix` plans for it, when keyward can fix it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub auto_fix: Option<fix::AutoFix>,
+    pub fix_plan: Option<fix::FixPlan>,
 }
 
 impl Finding {
@@ -61,15 +61,41 @@ impl Finding {
             what: what.into(),
             location: location.into(),
             fix: fix.into(),
-            auto_fix: None,
+            fix_plan: None,
         }
     }
 
     #[must_use]
-    pub fn fixable(mut self, f: fix::AutoFix) -> Self {
-        self.auto_fix = Some(f);
+    pub fn fixable(mut self, f: fix::FixPlan) -> Self {
+        self.fix_plan = Some(f);
         self
     }
+
+    #[must_use]
+    pub fn repair(self, r: fix::Repair) -> Self {
+        self.fixable(fix::FixPlan::Repair(r))
+    }
+}
+
+/// A check that could not read what it needs: reported, never passed silently.
+pub fn not_checked(what: &str, e: &anyhow::Error) -> Finding {
+    let why = format!("{e:#}");
+    let denied = if why.contains("AccessDenied") {
+        let action = why.split(" failed:").next().unwrap_or_default();
+        format!(
+            "AccessDenied on {}",
+            action.rsplit(' ').next().unwrap_or(action)
+        )
+    } else {
+        why
+    };
+    Finding::new(
+        Severity::Medium,
+        "not-checked",
+        format!("{what}: not checked ({denied})"),
+        "the auditor's credentials",
+        "audit with credentials that can read IAM, S3 and KMS: an admin computer, or `--admin-profile P`",
+    )
 }
 
 /// The thresholds of `--max-key-age` and `--max-idle`, and the clock they use.

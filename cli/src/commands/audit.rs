@@ -7,10 +7,12 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
 
-use crate::actor::{self, Who};
-use crate::audit::{self, fix, Finding, Limits, Severity, Snapshot};
+use super::{execute, RunMode};
+use crate::actor::{self, Actor, Who};
+use crate::audit::fix::{FixPlan, Repair};
+use crate::audit::{self, Finding, Limits, Severity, Snapshot};
 use crate::clients::Aws;
-use crate::plan::Needs;
+use crate::plan::{Needs, Plan, Status, Step};
 use crate::ui;
 
 #[derive(Args)]
@@ -20,11 +22,12 @@ pub struct AuditArgs {
     /// Print the findings as JSON on stdout (for CI jobs)
     #[arg(long)]
     json: bool,
-    /// Apply the fixes keyward can make (Block Public Access, dangling principal ids),
-    /// after showing them; the rest are printed with their command
+    /// Fix what keyward can, as one plan shown first: Block Public Access, dangling
+    /// principal ids, the encryption deny, old keys, revoked machines' groups, idle
+    /// machines (asked one by one); root findings never (their console steps are printed)
     #[arg(long)]
     fix: bool,
-    /// Apply the fixes without asking
+    /// Apply the fixes without asking (idle machines and key deletion included)
     #[arg(long, requires = "fix")]
     yes: bool,
     /// A key older than this is a finding
@@ -82,30 +85,28 @@ struct Counts {
 
 pub fn audit(a: &AuditArgs) -> Result<()> {
     crate::runtime()?.block_on(async {
-        let actor = actor::as_machine(&a.who, true, true).await?;
+        let mut actor = actor::as_machine(&a.who, a.yes, a.json).await?;
         let Some(aws) = actor.cx.aws_for(Needs::Admin).cloned() else {
             bail!("the audit reads the whole account: run it on an admin computer, or with `--admin-profile P` (any credentials that can read IAM, S3 and KMS)");
         };
         let started = Instant::now();
-        let spinner = (!a.json).then(|| ui::Spinner::start("reading the account"));
         let limits = Limits { max_key_age: a.max_key_age, max_idle: a.max_idle, now: SystemTime::now() };
-        let mut findings = collect(&aws, &actor.cx, &limits).await?;
-        if !a.no_local {
-            findings.extend(audit::local::findings());
+        let mut findings = collect(&aws, &actor.cx, &limits, a).await?;
+        let mut fixed = Vec::new();
+        if a.fix {
+            // As revoke does: an admin computer fixes as the admin role, for every owner.
+            if actor.cx.admin.is_some() {
+                actor.cx.machine = None;
+            }
+            fixed = apply_fixes(&actor, &aws, &findings, a).await?;
+            if !fixed.is_empty() {
+                findings = collect(&aws, &actor.cx, &limits, a).await?;
+            }
         }
-        findings.sort_by(|x, y| y.severity.cmp(&x.severity).then(x.check.cmp(y.check)));
-        if let Some(s) = spinner {
-            s.clear();
-        }
-        let fixed = if a.fix { apply_fixes(&aws, &findings, a.yes, a.json).await? } else { Vec::new() };
-        let remaining: Vec<Finding> = findings
-            .into_iter()
-            .filter(|f| !f.auto_fix.as_ref().is_some_and(|x| fixed.contains(&x.to_string())))
-            .collect();
         let seconds = started.elapsed().as_secs_f64();
-        report(&actor.cx.arns.account, &actor.cx.actor, seconds, &remaining, fixed, a.json)?;
+        report(&actor.cx.arns.account, &actor.cx.actor, seconds, &findings, fixed, a.json)?;
         if let Some(level) = a.fail_on.level() {
-            if remaining.iter().any(|f| f.severity >= level) {
+            if findings.iter().any(|f| f.severity >= level) {
                 std::process::exit(1);
             }
         }
@@ -113,61 +114,131 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
     })
 }
 
-async fn collect(aws: &Aws, cx: &crate::plan::Cx, l: &Limits) -> Result<Vec<Finding>> {
+async fn collect(
+    aws: &Aws,
+    cx: &crate::plan::Cx,
+    l: &Limits,
+    a: &AuditArgs,
+) -> Result<Vec<Finding>> {
+    let spinner = (!a.json).then(|| ui::Spinner::start("reading the account"));
     let account = cx.arns.account.clone();
-    let snap = Snapshot::read(aws, &account).await?;
-    let report = audit::account::credential_report(aws).await?;
-    let mut out = audit::account::root(aws, &report, &account).await?;
-    out.extend(audit::account::outsiders(&snap, &report, l));
-    out.extend(audit::account::machines(&snap, &report, l));
-    out.extend(audit::rights::findings(&snap));
-    out.extend(audit::rights::drift(aws, cx).await?);
-    out.extend(audit::data::buckets(aws, &account).await?);
-    out.extend(audit::data::kms_keys(aws, &account).await?);
-    out.extend(audit::data::trusts(&snap));
+    let mut out = Vec::new();
+    // A check that cannot read what it needs says so; it never passes silently, and
+    // the others still run.
+    let mut checked = |what: &'static str, r: Result<Vec<Finding>>| match r {
+        Ok(f) => out.extend(f),
+        Err(e) => out.push(audit::not_checked(what, &e)),
+    };
+    let snap = Snapshot::read(aws, &account).await;
+    let report = audit::account::credential_report(aws).await;
+    checked(
+        "root",
+        audit::account::root(aws, report.as_deref().unwrap_or(&[]), &account).await,
+    );
+    match (&snap, &report) {
+        (Ok(snap), Ok(report)) => {
+            checked("users", Ok(audit::account::outsiders(snap, report, l)));
+            checked("machines", Ok(audit::account::machines(snap, report, l)));
+        }
+        (_, Err(e)) | (Err(e), _) => checked("users and machines", Err(anyhow::anyhow!("{e:#}"))),
+    }
+    match &snap {
+        Ok(snap) => {
+            checked("rights", Ok(audit::rights::findings(snap)));
+            checked("trust policies", Ok(audit::data::trusts(snap)));
+        }
+        Err(e) => checked("rights", Err(anyhow::anyhow!("{e:#}"))),
+    }
+    checked("keyward's documents", audit::rights::drift(aws, cx).await);
+    checked("buckets", audit::data::buckets(aws, &account).await);
+    checked("KMS keys", audit::data::kms_keys(aws, &account).await);
+    if !a.no_local {
+        out.extend(audit::local::findings());
+    }
+    out.sort_by(|x, y| y.severity.cmp(&x.severity).then(x.check.cmp(y.check)));
+    if let Some(s) = spinner {
+        s.clear();
+    }
     Ok(out)
 }
 
-/// Shows the fixes keyward can make, asks (unless `--yes`), applies them.
+/// One plan from the fixable findings, shown and run like every keyward change; idle
+/// machines are revoked only when confirmed one by one. Deactivated keys are deleted
+/// in a second plan, after a confirmation. Returns the labels of the steps done.
 async fn apply_fixes(
+    actor: &Actor,
     aws: &Aws,
     findings: &[Finding],
-    yes: bool,
-    json: bool,
+    a: &AuditArgs,
 ) -> Result<Vec<String>> {
-    let mut fixes: Vec<&fix::AutoFix> = findings
-        .iter()
-        .filter_map(|f| f.auto_fix.as_ref())
-        .collect();
-    fixes.dedup();
-    fixes.sort_by_key(ToString::to_string);
-    fixes.dedup_by_key(|f| f.to_string());
-    if fixes.is_empty() {
+    let admins = crate::iam::account::admins(aws).await.unwrap_or_default();
+    let mut plan = Plan::new("fix what the audit found");
+    let push = |plan: &mut Plan, step: Step| {
+        if !plan.steps.iter().any(|s| s.label() == step.label()) {
+            plan.push(step);
+        }
+    };
+    for f in findings {
+        match &f.fix_plan {
+            Some(FixPlan::Repair(r)) => push(&mut plan, Step::Repair(r.clone())),
+            Some(FixPlan::LeaveGroups { user }) => {
+                push(&mut plan, Step::LeaveGroups { user: user.clone() });
+            }
+            Some(FixPlan::Revoke { user, owner })
+                if a.yes || ui::confirm(&format!("revoke {user}? {}", f.what))? =>
+            {
+                let designated = admins.contains(user);
+                for step in crate::plan::revoke::steps(user, owner, designated, Vec::new(), false) {
+                    push(&mut plan, step);
+                }
+            }
+            Some(FixPlan::Revoke { .. }) | None => {}
+        }
+    }
+    if plan.steps.is_empty() {
         return Ok(Vec::new());
     }
-    if !json {
-        ui::heading("fixes keyward can make");
-        for f in &fixes {
-            ui::would(&f.to_string());
-        }
+    let mode = RunMode {
+        dry_run: false,
+        yes: a.yes,
+        json: false,
+    };
+    let report = execute(&plan, &actor.cx, mode).await?;
+    let mut done: Vec<String> = report
+        .steps
+        .iter()
+        .filter(|s| s.status == Status::Done)
+        .map(|s| s.label.clone())
+        .collect();
+    if report.failed() {
+        eprintln!("a fix failed (above); the others were applied. Fix that one by hand, or run `keyward audit --fix` again");
     }
-    if !yes && !ui::confirm("apply these fixes?")? {
-        bail!("nothing was changed; re-run with --fix --yes to apply without asking");
-    }
-    let mut done = Vec::new();
-    for f in fixes {
-        match fix::apply(aws, f).await {
-            Ok(what) => {
-                if !json {
-                    ui::done(&what);
-                }
-                done.push(what);
-            }
-            Err(e) => {
-                ui::failed(&format!("{f}: {e:#}"));
-                eprintln!("the fixes above it were applied; fix this one by hand, or run `keyward audit --fix` again");
-            }
+    let retired: Vec<String> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Repair(Repair::DeactivateOldKeys { user, .. }) => Some(user.clone()),
+            _ => None,
+        })
+        .collect();
+    if !retired.is_empty()
+        && (a.yes
+            || ui::confirm(&format!(
+                "delete the deactivated keys of {} now? Nothing can use them any more",
+                retired.join(", ")
+            ))?)
+    {
+        let mut second = Plan::new("delete the deactivated keys");
+        for user in retired {
+            second.push(Step::Repair(Repair::DeleteInactiveKeys { user }));
         }
+        let r = execute(&second, &actor.cx, mode).await?;
+        done.extend(
+            r.steps
+                .iter()
+                .filter(|s| s.status == Status::Done)
+                .map(|s| s.label.clone()),
+        );
     }
     Ok(done)
 }

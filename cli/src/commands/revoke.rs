@@ -11,7 +11,7 @@ use crate::actor::{self, Actor, Who};
 use crate::iam::resources::{self, PolicyHome};
 use crate::iam::{account, users};
 use crate::names;
-use crate::plan::{Needs, Plan, Report, Step};
+use crate::plan::{Needs, Plan, Report};
 use crate::ui;
 
 #[derive(Args)]
@@ -62,35 +62,9 @@ pub fn revoke(a: &RevokeArgs) -> Result<()> {
             "revoke {user} ({}) as {}",
             target.arn, actor.cx.actor
         ));
-        plan.push(Step::AttachDenyAll { user: user.clone() });
-        plan.push(Step::MarkRoleSessions {
-            user: user.clone(),
-            owner,
-        });
-        plan.push(Step::DeleteKeys {
-            user: user.clone(),
-            needs: Needs::Machine,
-        });
-        plan.push(Step::RemoveMfa {
-            user: user.clone(),
-            needs: Needs::Machine,
-        });
-        plan.push(Step::TagRevoked { user: user.clone() });
-        plan.push(Step::LeaveGroups { user: user.clone() });
-        plan.push(Step::LeavePolicies {
-            user: user.clone(),
-            extra,
-        });
-        plan.push(Step::RecordRevokedSource { user: user.clone() });
-        if designated {
-            plan.push(Step::UndesignateAdmin { user: user.clone() });
-        }
-        if a.purge {
-            plan.push(Step::DeleteUser {
-                user: user.clone(),
-                needs: Needs::Admin,
-            });
-        }
+        plan.steps.extend(crate::plan::revoke::steps(
+            &user, &owner, designated, extra, a.purge,
+        ));
         let mode = a.run;
         let report = execute(&plan, &actor.cx, mode).await?;
         conclude(&report, &user, &a.machine, a.run.json || a.run.dry_run)

@@ -10,7 +10,7 @@ mod local;
 mod register;
 pub use register::grant_steps;
 mod report;
-mod revoke;
+pub mod revoke;
 pub mod step;
 
 use serde::Serialize;

@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Result};
 
-use super::{Cx, State};
+use super::{Cx, Needs, State, Step};
 use crate::clients::Aws;
 use crate::iam::documents::{self as docs};
 use crate::iam::resources::{self, Edit, PolicyHome};
@@ -259,6 +259,50 @@ pub async fn record(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     let doc = docs::role_guard(&revoked, &owners);
     roles::set_managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY), &doc).await?;
     Ok("recorded in keyward-role-guard".into())
+}
+
+/// Every step of revoking `user` of `owner`: cut off (deny-all, role-session marks,
+/// keys, MFA, tag), then the admin's cleanup (groups, policies, role guard record).
+pub fn steps(
+    user: &str,
+    owner: &str,
+    designated: bool,
+    extra: Vec<PolicyHome>,
+    purge: bool,
+) -> Vec<Step> {
+    let user = user.to_owned();
+    let mut out = vec![
+        Step::AttachDenyAll { user: user.clone() },
+        Step::MarkRoleSessions {
+            user: user.clone(),
+            owner: owner.to_owned(),
+        },
+        Step::DeleteKeys {
+            user: user.clone(),
+            needs: Needs::Machine,
+        },
+        Step::RemoveMfa {
+            user: user.clone(),
+            needs: Needs::Machine,
+        },
+        Step::TagRevoked { user: user.clone() },
+        Step::LeaveGroups { user: user.clone() },
+        Step::LeavePolicies {
+            user: user.clone(),
+            extra,
+        },
+        Step::RecordRevokedSource { user: user.clone() },
+    ];
+    if designated {
+        out.push(Step::UndesignateAdmin { user: user.clone() });
+    }
+    if purge {
+        out.push(Step::DeleteUser {
+            user,
+            needs: Needs::Admin,
+        });
+    }
+    out
 }
 
 pub async fn check_guarded_owner(aws: &Aws, cx: &Cx, owner: &str) -> Result<State> {

@@ -120,6 +120,8 @@ pub enum Step {
     RecordRevokedSource {
         user: String,
     },
+    /// A change only `keyward audit --fix` makes.
+    Repair(crate::audit::fix::Repair),
     /// The role guard gets a statement for this owner, so a sibling's revocation of
     /// one of its machines ends that machine's role sessions.
     GuardOwner {
@@ -169,6 +171,11 @@ pub enum StepId {
     LeavePolicies,
     RecordRevokedSource,
     GuardOwner,
+    BlockPublicAccess,
+    StripPrincipals,
+    DenyUnencrypted,
+    DeactivateOldKeys,
+    DeleteInactiveKeys,
     DeleteUser,
     ForgetLocal,
 }
@@ -222,6 +229,7 @@ impl Step {
             Step::LeavePolicies { .. } => StepId::LeavePolicies,
             Step::RecordRevokedSource { .. } => StepId::RecordRevokedSource,
             Step::GuardOwner { .. } => StepId::GuardOwner,
+            Step::Repair(r) => r.id(),
             Step::DeleteUser { .. } => StepId::DeleteUser,
             Step::ForgetLocal { .. } => StepId::ForgetLocal,
         }
@@ -254,7 +262,8 @@ impl Step {
             | Step::LeaveGroups { .. }
             | Step::LeavePolicies { .. }
             | Step::RecordRevokedSource { .. }
-            | Step::GuardOwner { .. } => Needs::Admin,
+            | Step::GuardOwner { .. }
+            | Step::Repair(_) => Needs::Admin,
             Step::AttachDenyAll { .. }
             | Step::MarkRoleSessions { .. }
             | Step::TagRevoked { .. } => Needs::Machine,
@@ -322,6 +331,7 @@ impl Step {
             Step::GuardOwner { owner } => {
                 format!("role guard: revocations by {owner}'s computers end role sessions")
             }
+            Step::Repair(r) => r.label(),
             Step::DeleteUser { user, .. } => format!("{user}: delete the IAM user"),
             Step::ForgetLocal { profile } => {
                 format!("this computer: keychain entry and profiles of `{profile}`")
@@ -380,6 +390,7 @@ impl Step {
             }
             Step::RecordRevokedSource { user } => revoke::check_recorded(aws()?, cx, user).await,
             Step::GuardOwner { owner } => revoke::check_guarded_owner(aws()?, cx, owner).await,
+            Step::Repair(r) => r.check(aws()?).await,
             Step::DeleteUser { user, .. } => revoke::check_deleted(aws()?, user).await,
             Step::ForgetLocal { profile } => local::check_forgotten(profile),
         }
@@ -444,6 +455,7 @@ impl Step {
             }
             Step::RecordRevokedSource { user } => revoke::record(aws()?, cx, user).await,
             Step::GuardOwner { owner } => revoke::guard_owner(aws()?, cx, owner).await,
+            Step::Repair(r) => r.apply(aws()?).await,
             Step::DeleteUser { user, .. } => revoke::delete_user(aws()?, cx, user).await,
             Step::ForgetLocal { profile } => local::forget(profile),
         }

@@ -16,6 +16,7 @@
 
 pub mod authorize;
 pub mod mfa;
+pub mod report;
 pub mod state;
 pub mod sts;
 pub mod upstream;
@@ -192,6 +193,9 @@ async fn handle(
         return resp;
     }
     call.caller_user = caller.user_name();
+    if let Caller::User { name } = &caller {
+        emu.note_use(name);
+    }
     let forward = forward(moto, &parts, &caller, key_id, body.clone());
     match (service, action.as_str()) {
         ("sts", "GetCallerIdentity") => match moto.account().await {
@@ -213,9 +217,12 @@ async fn handle(
                     return error(protocol, r.status, r.code, &r.message);
                 }
             }
-            let answered = forward.await;
-            if let Ok(a) = &answered {
+            let mut answered = forward.await;
+            if let Ok(a) = &mut answered {
                 after_success(emu, moto, service, &action, &fields, a).await;
+                if service == "iam" {
+                    report::patch(emu, &action, a);
+                }
             }
             answer(answered)
         }

@@ -94,6 +94,12 @@ pub(crate) struct Inner {
     pub aws_skew: i64,
     pub enforce: bool,
     pub decisions: Vec<Decision>,
+    /// The root user has an MFA device (see `report.rs`).
+    pub root_mfa: bool,
+    /// Users made older than they are, with their keys.
+    pub backdated: HashMap<String, Duration>,
+    /// When a user's long-term key last signed a request.
+    pub last_used: HashMap<String, SystemTime>,
 }
 
 /// The emulator's state, shared with whoever runs it. Cloning shares it.
