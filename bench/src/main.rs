@@ -12,6 +12,7 @@ use keyward_proto::client::Client;
 use keyward_proto::CredentialsRequest;
 use keyward_tests::world::{which, World};
 
+mod account;
 mod flood;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -79,6 +80,11 @@ fn throughput(client: &Client, profile: &str, clients: usize, per_client: usize)
 }
 
 fn main() {
+    // `keyward-bench account`: only the account reader's figures.
+    if std::env::args().nth(1).as_deref() == Some("account") {
+        account::run();
+        return;
+    }
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -239,4 +245,7 @@ fn main() {
         "STS calls during the whole benchmark: GetSessionToken {}",
         w.proxy.control.count("GetSessionToken")
     );
+    drop(w);
+    println!();
+    account::run();
 }

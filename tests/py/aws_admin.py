@@ -297,6 +297,26 @@ def make_iam_reader():
     return {"access_key_id": k["AccessKeyId"], "secret_access_key": k["SecretAccessKey"]}
 
 
+def make_machines(n, owner):
+    """n registered-looking machines of `owner` in group dev, each with a key (bench)."""
+    iam = boto3.client("iam")
+    for i in range(n):
+        name = f"{owner}-m{i:04d}"
+        iam.create_user(UserName=name, Path="/keyward/", Tags=[
+            {"Key": "keyward-owner", "Value": owner}, {"Key": "keyward-machine", "Value": f"m{i:04d}"},
+            {"Key": "keyward-created-at", "Value": "2026-11-30T00:00:00Z"}, {"Key": "keyward-enrolled", "Value": "2026-11-30T00:00:00Z"}])
+        iam.create_access_key(UserName=name)
+        iam.add_user_to_group(GroupName="dev", UserName=name)
+    return {"made": n}
+
+
+def make_buckets(n):
+    s3 = boto3.client("s3")
+    for i in range(n):
+        s3.create_bucket(Bucket=f"bench-bucket-{i:04d}")
+    return {"made": n}
+
+
 def bucket_policy(bucket):
     try:
         return json.loads(boto3.client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
@@ -334,6 +354,10 @@ def main():
         print(json.dumps(make_old_account(sys.argv[2])))
     elif cmd == "plant-audit-findings":
         print(json.dumps(plant_audit_findings(sys.argv[2])))
+    elif cmd == "make-machines":
+        print(json.dumps(make_machines(int(sys.argv[2]), sys.argv[3])))
+    elif cmd == "make-buckets":
+        print(json.dumps(make_buckets(int(sys.argv[2]))))
     elif cmd == "make-iam-reader":
         print(json.dumps(make_iam_reader()))
     elif cmd == "harden-bucket":

@@ -7,18 +7,20 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, Result};
 
 use super::fix::{FixPlan, Repair};
-use super::snapshot::{Principal, Snapshot};
 use super::{days_since, Finding, Limits, Severity};
 use crate::clients::Aws;
 use crate::iam::documents::{TAG_ENROLLED, TAG_MACHINE, TAG_OWNER, TAG_REVOKED_AT};
 use crate::iam::fail;
+use crate::iam::snapshot::{Principal, Snapshot};
 
 /// One row of the credential report, by column name.
 pub type Row = BTreeMap<String, String>;
 
 /// The credential report, generated now (AWS builds it in the background; we poll).
 pub async fn credential_report(aws: &Aws) -> Result<Vec<Row>> {
-    for _ in 0..60 {
+    // 0.1 s, doubling to 2 s: about 30 s in all before giving up on COMPLETE.
+    let mut wait = Duration::from_millis(100);
+    for _ in 0..20 {
         let state = aws
             .iam
             .generate_credential_report()
@@ -28,7 +30,8 @@ pub async fn credential_report(aws: &Aws) -> Result<Vec<Row>> {
         if state.state().is_some_and(|s| s.as_str() == "COMPLETE") {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
     }
     let out = aws
         .iam
@@ -68,12 +71,12 @@ pub fn date(row: &Row, col: &str) -> Option<SystemTime> {
         .map(|d| SystemTime::from(d.with_timezone(&chrono::Utc)))
 }
 
-fn yes(row: &Row, col: &str) -> bool {
+pub fn yes(row: &Row, col: &str) -> bool {
     row.get(col).is_some_and(|v| v == "true")
 }
 
 /// The active keys of a report row: (slot, last rotated, last used).
-fn active_keys(row: &Row) -> Vec<(u8, Option<SystemTime>, Option<SystemTime>)> {
+pub fn active_keys(row: &Row) -> Vec<(u8, Option<SystemTime>, Option<SystemTime>)> {
     [1u8, 2]
         .into_iter()
         .filter(|n| yes(row, &format!("access_key_{n}_active")))

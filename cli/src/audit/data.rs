@@ -6,9 +6,9 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::fix::{Home, Repair};
-use super::snapshot::Snapshot;
 use super::{is_dangling_id, Finding, Severity};
 use crate::clients::Aws;
+use crate::iam::snapshot::Snapshot;
 use crate::iam::{code, describe, policy};
 
 /// Every principal string of a statement's `Principal` (`"*"` included).
@@ -203,15 +203,19 @@ async fn bucket(aws: &Aws, account: &str, name: &str) -> Result<Vec<Finding>> {
 
 /// KMS keys the account manages: open to `*`, other accounts, dangling ids.
 pub async fn kms_keys(aws: &Aws, account: &str) -> Result<Vec<Finding>> {
-    let list = aws
-        .kms
-        .list_keys()
-        .send()
-        .await
-        .map_err(|e| crate::iam::fail("kms:ListKeys", &e))?;
+    let mut keys = Vec::new();
+    let mut pages = aws.kms.list_keys().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| crate::iam::fail("kms:ListKeys", &e))?;
+        keys.extend(
+            page.keys()
+                .iter()
+                .filter_map(|k| k.key_arn().map(str::to_owned)),
+        );
+    }
     let mut out = Vec::new();
-    for k in list.keys() {
-        let Some(arn) = k.key_arn() else { continue };
+    for arn in &keys {
+        let arn = arn.as_str();
         let Ok(meta) = aws.kms.describe_key().key_id(arn).send().await else {
             continue;
         };

@@ -7,13 +7,12 @@ pub mod data;
 pub mod fix;
 pub mod local;
 pub mod rights;
-mod snapshot;
 
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-pub use snapshot::Snapshot;
+pub use crate::iam::snapshot::Snapshot;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]

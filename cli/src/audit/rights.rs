@@ -5,8 +5,8 @@
 
 use keyward_policy::{decide, Check, Context, ContextValue, Identity, Kind, ResourcePolicy};
 
-use super::snapshot::{Principal, Snapshot};
 use super::{Finding, Severity};
+use crate::iam::snapshot::{Principal, Snapshot};
 
 const ADMIN_POLICY: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const PROBE: &str = "keyward-audit-probe";
@@ -233,10 +233,11 @@ fn admin_finding(p: &Principal, check: &'static str, what: &str) -> Finding {
 pub async fn drift(
     aws: &crate::clients::Aws,
     cx: &crate::plan::Cx,
+    snap: &Snapshot,
 ) -> anyhow::Result<Vec<Finding>> {
     use crate::account::{self, AccountState, Request};
     use crate::plan::{Plan, Status};
-    let state = AccountState::read(aws, &cx.arns).await?;
+    let state = AccountState::from_snapshot(aws, &cx.arns, snap).await?;
     if state.machine_policy.is_none() {
         return Ok(Vec::new());
     }

@@ -149,7 +149,12 @@ async fn collect(
         }
         Err(e) => checked("rights", Err(anyhow::anyhow!("{e:#}"))),
     }
-    checked("keyward's documents", audit::rights::drift(aws, cx).await);
+    if let Ok(snap) = &snap {
+        checked(
+            "keyward's documents",
+            audit::rights::drift(aws, cx, snap).await,
+        );
+    }
     checked("buckets", audit::data::buckets(aws, &account).await);
     checked("KMS keys", audit::data::kms_keys(aws, &account).await);
     if !a.no_local {

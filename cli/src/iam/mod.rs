@@ -7,6 +7,7 @@ pub mod documents;
 pub mod policy;
 pub mod resources;
 pub mod roles;
+pub mod snapshot;
 pub mod users;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};

@@ -1,14 +1,16 @@
-//! One read of the account's IAM (GetAccountAuthorizationDetails, paginated): users,
-//! groups and roles with their inline, attached and boundary policies, tags and trust,
-//! and every customer-managed policy's default version.
+//! The bulk reader of the account: one paginated GetAccountAuthorizationDetails gives
+//! users, groups and roles with their inline, attached and boundary policies, tags and
+//! trust, and every customer-managed policy's default version. `keyward audit` and
+//! `keyward machines` read the account through it, so the number of calls grows with
+//! pages, not with machines.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use serde_json::Value;
 
+use super::{fail, roles::decode_document};
 use crate::clients::Aws;
-use crate::iam::{fail, roles::decode_document};
 
 #[derive(Debug, Clone, Default)]
 pub struct Principal {
