@@ -60,7 +60,11 @@ fn account(machines: usize, buckets: usize) -> World {
     // The MFA sessions (this computer's and the admin role's) first: a code may wait
     // for the next 30 s step, which is not the reader's time.
     let warm = w.keyward(&["machines", "--json", "--owner", "nobody"]);
-    assert!(warm.status.success(), "{}", String::from_utf8_lossy(&warm.stderr));
+    assert!(
+        warm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&warm.stderr)
+    );
     w
 }
 
