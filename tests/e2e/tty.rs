@@ -193,3 +193,74 @@ fn login_in_a_terminal_names_a_missing_key_before_asking_for_a_code() {
     );
     assert_eq!(w.proxy.control.count("GetSessionToken"), 0);
 }
+
+/// The README's real first run, typed at a terminal on a machine with no D-Bus: admin
+/// credentials from an AWS profile, a passphrase, the QR code and two codes, then the
+/// AWS CLI asks for one MFA code and answers as the new computer.
+#[test]
+fn the_readme_first_run_works_on_a_headless_machine() {
+    let Some(w) = World::headless("the_readme_first_run_works_on_a_headless_machine") else {
+        return;
+    };
+    if !ready(&w.test) {
+        return;
+    }
+    w.admin(&["make-world", "data-bucket", "developers"]);
+    // `--admin-profile root`: the account's admin credentials in an AWS profile.
+    let creds = w.home.join(".aws/credentials");
+    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+    std::fs::write(
+        &creds,
+        format!(
+            "[root]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            keyward_sandbox::aws::ROOT_KEY_ID,
+            keyward_sandbox::aws::ROOT_SECRET
+        ),
+    )
+    .unwrap();
+    let keyward = w.bin("keyward").display().to_string();
+    let mut t = Terminal::start(
+        &w,
+        &format!("{keyward} setup --owner alice --machine vm --admin --admin-profile root --group developers"),
+        false,
+    );
+    t.wait_for("New passphrase");
+    t.type_line("correct horse battery staple");
+    t.wait_for("The same passphrase again");
+    t.type_line("correct horse battery staple");
+    t.wait_for("apply these changes?");
+    t.type_line("y");
+    let screen = t.wait_for("First MFA code from your authenticator");
+    let secret = screen
+        .split("enter this secret by hand: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the secret is shown for manual entry")
+        .to_owned();
+    let seed = totp::seed_from_base32(&secret).expect("a base32 secret");
+    let now = totp::now_step();
+    t.type_line(&totp::code(&seed, now));
+    t.wait_for("enter the next one");
+    t.type_line(&totp::code(&seed, now + 1));
+    let (ok, screen) = t.finish();
+    assert!(ok, "{screen}");
+    assert!(
+        screen.contains("key store: encrypted-file, because no OS keychain is reachable"),
+        "{screen}"
+    );
+
+    // The AWS CLI through the profile setup wrote: one code, typed at its prompt.
+    while totp::now_step() < now + 1 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let aws = format!(
+        "aws sts get-caller-identity --profile alice-vm --endpoint-url {} --output json",
+        w.proxy.url()
+    );
+    let mut t = Terminal::start(&w, &aws, false);
+    t.wait_for("MFA code for `alice-vm`");
+    t.type_line(&totp::code(&seed, now + 2));
+    let (ok, screen) = t.finish();
+    assert!(ok, "{screen}");
+    assert!(screen.contains(":user/keyward/alice-vm"), "{screen}");
+}
