@@ -41,10 +41,11 @@ fi
 export PATH="$venv/bin:$PATH"
 export KEYWARD_PYTHON_ENV="$venv"
 
-# 3. The real-SDK clients beyond the AWS CLI and boto3: JavaScript v3 (npm) and Go v2
-#    (Debian's packages, built offline). The Rust one is a workspace binary.
+# 3. The real clients beyond pip's AWS CLI and boto3: the SDKs for JavaScript v3 (npm)
+#    and Go v2 (Debian's packages, built offline), and Debian's AWS CLI v2. The Rust
+#    SDK client is a workspace binary.
 clients="${CARGO_TARGET_DIR:-target}/clients"
-say "building the JavaScript and Go SDK clients into $clients"
+say "building the JavaScript and Go SDK clients and Debian's AWS CLI v2 into $clients"
 KEYWARD_E2E_REQUIRED=1 tests/clients/build.sh "$clients"
 KEYWARD_CLIENTS_DIR="$(cd "$clients" && pwd)"
 export KEYWARD_CLIENTS_DIR

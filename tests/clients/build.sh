@@ -3,6 +3,7 @@
 #   OUT_DIR/keyward-js-whoami   AWS SDK for JavaScript v3 (npm, pinned by js/package-lock.json)
 #   OUT_DIR/keyward-go-whoami   AWS SDK for Go v2 (Debian's golang-github-aws-aws-sdk-go-v2-dev,
 #                               built offline in GOPATH mode)
+#   OUT_DIR/keyward-awscli2-whoami  Debian's AWS CLI v2 (package awscli)
 # Each prints {"arn": "...", "sdk": "js-v3"|"go-v2"} after STS GetCallerIdentity, with
 # credentials from the normal ~/.aws/config (AWS_PROFILE) and endpoint AWS_ENDPOINT_URL.
 #
@@ -107,8 +108,31 @@ build_go() {
   ok go-v2 "$out/keyward-go-whoami (aws-sdk-go-v2 $ver from Debian, $(go version | cut -d' ' -f3))"
 }
 
+# ---------------------------------------------------------------- aws-cli-v2
+# Debian's AWS CLI v2 (package awscli), beside the pip v1 the rest of the suite uses.
+# It predates AWS_ENDPOINT_URL, so the wrapper passes the endpoint on the command line.
+build_awscli2() {
+  if [ ! -x /usr/bin/aws ] || ! /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2'; then
+    if ! apt_install awscli; then
+      skip aws-cli-v2 "apt-get install awscli failed (see $logs/apt.log)"; return
+    fi
+  fi
+  if ! /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2'; then
+    skip aws-cli-v2 "/usr/bin/aws is not the AWS CLI v2: $(/usr/bin/aws --version 2>&1)"; return
+  fi
+  cat >"$out/keyward-awscli2-whoami.tmp" <<'EOF'
+#!/bin/sh
+# {"arn": ..., "sdk": "aws-cli-v2"} from Debian's AWS CLI v2, through AWS_PROFILE's config.
+/usr/bin/aws sts get-caller-identity --endpoint-url "$AWS_ENDPOINT_URL" --output json |
+  python3 -c 'import json,sys; print(json.dumps({"arn": json.load(sys.stdin)["Arn"], "sdk": "aws-cli-v2"}))'
+EOF
+  chmod +x "$out/keyward-awscli2-whoami.tmp" && mv -f "$out/keyward-awscli2-whoami.tmp" "$out/keyward-awscli2-whoami"
+  ok aws-cli-v2 "$out/keyward-awscli2-whoami ($(/usr/bin/aws --version 2>&1 | cut -d' ' -f1))"
+}
+
 build_js
 build_go
+build_awscli2
 
 if [ "$skipped" -ne 0 ] && [ "${KEYWARD_E2E_REQUIRED:-0}" = 1 ]; then
   exit 1

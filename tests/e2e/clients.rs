@@ -1,5 +1,6 @@
-//! Real SDKs beyond the AWS CLI and boto3 (JavaScript v3, Go v2, Rust), each getting
-//! credentials through the same `credential_process` lines a user's config holds.
+//! Real clients beyond pip's AWS CLI v1 and boto3 (the SDKs for JavaScript v3, Go v2
+//! and Rust, and Debian's AWS CLI v2), each getting credentials through the same
+//! `credential_process` lines a user's config holds.
 //! Each must see the machine user on the base profile and the assumed role on the role
 //! profile; how often each runs the helper per call is printed.
 
@@ -22,6 +23,7 @@ fn clients(w: &World) -> Option<Vec<(&'static str, PathBuf)>> {
     };
     all.push(("js-v3", dir.join("keyward-js-whoami")));
     all.push(("go-v2", dir.join("keyward-go-whoami")));
+    all.push(("aws-cli-v2", dir.join("keyward-awscli2-whoami")));
     for (name, path) in &all {
         if !path.is_file() {
             skip(
