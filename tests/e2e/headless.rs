@@ -15,6 +15,29 @@ fn key_files(w: &World) -> EncryptedFileStore {
     EncryptedFileStore::new(w.home.join(".local/share/keyward/keys"))
 }
 
+/// `keyward setup` of alice-vm (root credentials, the emulated phone), the
+/// passphrase on stdin: a `Cmd` to finish with `.ok()` or `.fails()`.
+fn setup_vm<'w>(w: &'w World, bucket: &str, passphrase: &str) -> keyward_tests::cmd::Cmd<'w> {
+    let totp = w.device_totp_command("alice-vm");
+    let mut c = w.kw_admin(&[
+        "setup",
+        "--owner",
+        "alice",
+        "--machine",
+        "vm",
+        "--group",
+        "dev",
+        "--bucket",
+        bucket,
+        "--yes",
+        "--mfa-process",
+        &totp,
+        "--passphrase-stdin",
+    ]);
+    c.stdin(format!("{passphrase}\n").into_bytes());
+    c
+}
+
 fn arn_of(out: &std::process::Output) -> Value {
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("aws: {}", String::from_utf8_lossy(&out.stderr)));
@@ -27,25 +50,7 @@ fn setup_on_a_headless_machine_uses_an_encrypted_key_file_and_the_aws_cli_works(
         return;
     };
     let acct = account(&w);
-    let totp = w.device_totp_command("alice-vm");
-    let out = w
-        .kw_admin(&[
-            "setup",
-            "--owner",
-            "alice",
-            "--machine",
-            "vm",
-            "--group",
-            "dev",
-            "--bucket",
-            &acct.bucket,
-            "--yes",
-            "--mfa-process",
-            &totp,
-            "--passphrase-stdin",
-        ])
-        .stdin(format!("{PASSPHRASE}\n").into_bytes())
-        .ok();
+    let out = setup_vm(&w, &acct.bucket, PASSPHRASE).ok();
     assert!(
         out.stderr
             .contains("key store: encrypted-file, because no OS keychain is reachable"),
@@ -85,33 +90,14 @@ fn setup_on_a_headless_machine_uses_an_encrypted_key_file_and_the_aws_cli_works(
     );
 
     // A re-run keeps the file's passphrase: the wrong one changes nothing.
-    let rerun = [
-        "setup",
-        "--owner",
-        "alice",
-        "--machine",
-        "vm",
-        "--group",
-        "dev",
-        "--bucket",
-        &acct.bucket,
-        "--yes",
-        "--mfa-process",
-        &totp,
-        "--passphrase-stdin",
-    ];
-    let e = w
-        .kw_admin(&rerun)
-        .stdin(b"another passphrase entirely\n".to_vec())
+    let e = setup_vm(&w, &acct.bucket, "another passphrase entirely")
         .fails()
         .stderr;
     assert!(
         e.contains("opens only with its passphrase") && e.contains("nothing was changed"),
         "{e}"
     );
-    w.kw_admin(&rerun)
-        .stdin(format!("{PASSPHRASE}\n").into_bytes())
-        .ok();
+    setup_vm(&w, &acct.bucket, PASSPHRASE).ok();
     assert_eq!(
         files.get("alice-vm").unwrap().unwrap().id,
         key.id,
@@ -165,22 +151,7 @@ fn a_locked_key_file_names_unlock_and_a_wrong_passphrase_changes_nothing() {
         return;
     };
     let acct = account(&w);
-    let totp = w.device_totp_command("alice-vm");
-    w.kw_admin(&[
-        "setup",
-        "--owner",
-        "alice",
-        "--machine",
-        "vm",
-        "--bucket",
-        &acct.bucket,
-        "--yes",
-        "--mfa-process",
-        &totp,
-        "--passphrase-stdin",
-    ])
-    .stdin(format!("{PASSPHRASE}\n").into_bytes())
-    .ok();
+    setup_vm(&w, &acct.bucket, PASSPHRASE).ok();
     let key = key_files(&w).get("alice-vm").unwrap().unwrap();
     w.canary(key.expose_secret());
 

@@ -75,6 +75,16 @@ impl Terminal {
     }
 }
 
+/// What a person does: read the MFA secret off the screen into an authenticator.
+fn seed_on_screen(screen: &str) -> Vec<u8> {
+    let secret = screen
+        .split("enter this secret by hand: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the secret is shown for manual entry");
+    totp::seed_from_base32(secret).expect("a base32 secret")
+}
+
 fn ready(test: &str) -> bool {
     if which("script").is_none() {
         skip(test, "`script` (util-linux) not on PATH");
@@ -140,14 +150,7 @@ fn setup_draws_the_qr_code_and_reads_two_codes_on_the_terminal() {
         screen.contains('█') || screen.contains('▀') || screen.contains('▄'),
         "a QR code is drawn: {screen}"
     );
-    // Do what a person does: read the secret off the screen into an authenticator.
-    let secret = screen
-        .split("enter this secret by hand: ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the secret is shown for manual entry")
-        .to_owned();
-    let seed = totp::seed_from_base32(&secret).expect("a base32 secret");
+    let seed = seed_on_screen(&screen);
     let now = totp::now_step();
     // Steps t and t+1 stay valid for at least 30 s: no race with the step boundary.
     t.type_line(&totp::code(&seed, now));
@@ -231,13 +234,7 @@ fn the_readme_first_run_works_on_a_headless_machine() {
     t.wait_for("apply these changes?");
     t.type_line("y");
     let screen = t.wait_for("First MFA code from your authenticator");
-    let secret = screen
-        .split("enter this secret by hand: ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("the secret is shown for manual entry")
-        .to_owned();
-    let seed = totp::seed_from_base32(&secret).expect("a base32 secret");
+    let seed = seed_on_screen(&screen);
     let now = totp::now_step();
     t.type_line(&totp::code(&seed, now));
     t.wait_for("enter the next one");

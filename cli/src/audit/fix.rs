@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::clients::Aws;
-use crate::iam::{code, credentials, describe, fail, policy, roles};
+use crate::iam::{credentials, fail, policy, roles};
 use crate::plan::State;
 
 /// Where a policy lives.
@@ -273,27 +273,22 @@ async fn inactive(aws: &Aws, user: &str) -> Result<Vec<String>> {
 }
 
 async fn read(aws: &Aws, home: &Home) -> Result<Value> {
-    match home {
-        Home::Bucket(b) => match aws.s3.get_bucket_policy().bucket(b).send().await {
-            Ok(o) => Ok(serde_json::from_str(o.policy().unwrap_or("{}"))?),
-            Err(e) if code(&e) == Some("NoSuchBucketPolicy") => Ok(json!({})),
-            Err(e) => anyhow::bail!("cannot read the {home}: {}", describe(&e)),
-        },
-        Home::Key(k) => {
-            let o = aws
-                .kms
-                .get_key_policy()
-                .key_id(k)
-                .policy_name("default")
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot read the {home}: {}", describe(&e)))?;
-            Ok(serde_json::from_str(o.policy().unwrap_or("{}"))?)
+    use crate::iam::resources::{read_policy, PolicyHome, ReadError};
+    let at = match home {
+        Home::Bucket(b) => PolicyHome::Bucket(b.clone()),
+        Home::Key(k) => PolicyHome::Key(k.clone()),
+        Home::Trust(r) => {
+            return Ok(roles::get_role(aws, r)
+                .await?
+                .with_context(|| format!("role {r} is gone"))?
+                .trust)
         }
-        Home::Trust(r) => Ok(roles::get_role(aws, r)
-            .await?
-            .with_context(|| format!("role {r} is gone"))?
-            .trust),
+    };
+    match read_policy(aws, &at).await {
+        Ok(Some(text)) => Ok(serde_json::from_str(&text)?),
+        Ok(None) => Ok(json!({})),
+        Err(ReadError::NotFound) => anyhow::bail!("the {home} is gone"),
+        Err(ReadError::Other(m)) => anyhow::bail!("cannot read the {home}: {m}"),
     }
 }
 

@@ -13,19 +13,10 @@ pub fn findings() -> Vec<Finding> {
     let mut out = Vec::new();
     if let Ok(path) = awsfiles::credentials_path() {
         let text = awsfiles::read_or_empty(&path).unwrap_or_default();
-        let mut section = String::new();
-        for line in text.lines() {
-            let t = line.trim();
-            if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-                name.trim().clone_into(&mut section);
-            } else if t
-                .split_once('=')
-                .is_some_and(|(k, _)| k.trim() == "aws_secret_access_key")
-            {
-                out.push(Finding::new(Severity::High, "local-plaintext-key",
-                    format!("a plaintext access key in section [{section}]"), path.display().to_string(),
-                    format!("keyward key import --profile {section} --from-credentials-profile {section} --scrub")));
-            }
+        for (section, _, _) in awsfiles::entries(&text, &["aws_secret_access_key"]) {
+            out.push(Finding::new(Severity::High, "local-plaintext-key",
+                format!("a plaintext access key in section [{section}]"), path.display().to_string(),
+                format!("keyward key import --profile {section} --from-credentials-profile {section} --scrub")));
         }
     }
     if let (Ok(id), true) = (
@@ -40,19 +31,11 @@ pub fn findings() -> Vec<Finding> {
     }
     if let Ok(path) = awsfiles::config_path() {
         let text = awsfiles::read_or_empty(&path).unwrap_or_default();
-        let mut section = String::new();
-        for line in text.lines() {
-            let t = line.trim();
-            if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-                name.trim()
-                    .trim_start_matches("profile ")
-                    .clone_into(&mut section);
-            } else if let Some((k, v)) = t.split_once('=') {
-                if k.trim() == "credential_process" && !v.contains("keyward") {
-                    out.push(Finding::new(Severity::Low, "local-foreign-credential-process",
-                        format!("profile [{section}] gets credentials from `{}`, not keyward", v.trim()), path.display().to_string(),
-                        format!("if it hands out a long-term key, register this computer with keyward (`keyward setup`) and point [{section}] at `keyward-credential-process`")));
-                }
+        for (section, _, v) in awsfiles::entries(&text, &["credential_process"]) {
+            if !v.contains("keyward") {
+                out.push(Finding::new(Severity::Low, "local-foreign-credential-process",
+                    format!("profile [{section}] gets credentials from `{v}`, not keyward"), path.display().to_string(),
+                    format!("if it hands out a long-term key, register this computer with keyward (`keyward setup`) and point [{section}] at `keyward-credential-process`")));
             }
         }
     }

@@ -124,6 +124,26 @@ pub fn get_key<'a>(text: &'a str, section: &str, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
+/// Every `key = value` of a file with the section it is in (`[profile x]` read as
+/// `x`), for the keys named: what doctor and audit look for.
+pub fn entries<'a>(text: &'a str, keys: &[&str]) -> Vec<(String, &'a str, &'a str)> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            name.trim()
+                .trim_start_matches("profile ")
+                .clone_into(&mut section);
+        } else if let Some((k, v)) = t.split_once('=') {
+            if keys.contains(&k.trim()) {
+                out.push((section.clone(), k.trim(), v.trim()));
+            }
+        }
+    }
+    out
+}
+
 /// Removes a whole section (header to the next header).
 /// The keys a section sets, in order.
 pub fn section_keys(text: &str, section: &str) -> Vec<String> {

@@ -187,20 +187,12 @@ fn aws_config() -> Check {
     let text = awsfiles::read_or_empty(&path).unwrap_or_default();
     let mut ours = Vec::new();
     let mut broken = Vec::new();
-    let mut section = String::new();
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            name.trim()
-                .trim_start_matches("profile ")
-                .clone_into(&mut section);
-        } else if let Some((k, v)) = t.split_once('=') {
-            if k.trim() == "credential_process" && v.contains("keyward") {
-                match program_of(v.trim()) {
-                    Some(p) if is_executable(&p) => ours.push(section.clone()),
-                    Some(p) => broken.push(format!("{section} ({} is missing)", p.display())),
-                    None => broken.push(format!("{section} (unreadable line)")),
-                }
+    for (section, _, v) in awsfiles::entries(&text, &["credential_process"]) {
+        if v.contains("keyward") {
+            match program_of(v) {
+                Some(p) if is_executable(&p) => ours.push(section),
+                Some(p) => broken.push(format!("{section} ({} is missing)", p.display())),
+                None => broken.push(format!("{section} (unreadable line)")),
             }
         }
     }
@@ -232,20 +224,11 @@ fn plaintext_keys() -> Check {
         return check("plaintext-keys", Level::Ok, "no credentials file", None);
     };
     let text = awsfiles::read_or_empty(&path).unwrap_or_default();
-    let mut section = String::new();
-    let mut found = Vec::new();
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            name.trim().clone_into(&mut section);
-        } else if t
-            .split_once('=')
-            .is_some_and(|(k, _)| k.trim() == "aws_secret_access_key")
-            && !found.contains(&section)
-        {
-            found.push(section.clone());
-        }
-    }
+    let mut found: Vec<String> = awsfiles::entries(&text, &["aws_secret_access_key"])
+        .into_iter()
+        .map(|(section, _, _)| section)
+        .collect();
+    found.dedup();
     if found.is_empty() {
         return check(
             "plaintext-keys",

@@ -73,35 +73,24 @@ pub async fn rows(
         let mfa = row.is_some_and(|r| yes(r, "mfa_active"));
         let this_computer = mine.as_deref() == Some(u.name.as_str());
         let designated = admins.contains(&u.name);
-        let mut pending = Vec::new();
-        if u.revoked_at().is_some() {
-            if !keys.is_empty() {
-                pending.push("delete its keys".to_owned());
-            }
-            if mfa {
-                pending.push("delete its MFA device".to_owned());
-            }
-            if !p.groups.is_empty() {
-                pending.push(format!("leave {} (admin)", p.groups.join(", ")));
-            }
-            for (home, doc) in &docs {
-                if policy::contains_principal(doc, &u.arn) {
-                    pending.push(format!("leave the {home} (admin)"));
-                }
-            }
-            if !recorded.contains(&u.name) {
-                pending.push("record in the role guard (admin)".to_owned());
-            }
-            if designated {
-                pending.push("leave keyward-admin's trust (`keyward init`)".to_owned());
-            }
-        }
-        let status = match (u.revoked_at(), this_computer, u.is_enrolled()) {
-            (Some(_), _, _) => "revoked",
-            (None, true, _) => "this computer",
-            (None, false, false) => "unfinished",
-            (None, false, true) => "active",
+        let pending = if u.revoked_at().is_some() {
+            let naming = docs
+                .iter()
+                .filter(|(_, doc)| policy::contains_principal(doc, &u.arn))
+                .map(|(home, _)| home.to_string())
+                .collect();
+            super::pending(&super::Left {
+                keys: !keys.is_empty(),
+                mfa,
+                groups: &p.groups,
+                policies: Some(naming),
+                recorded: recorded.contains(&u.name),
+                designated,
+            })
+        } else {
+            Vec::new()
         };
+        let status = super::status(&u, this_computer);
         let first = keys.first();
         rows.push(Row {
             machine: u.machine().unwrap_or_default().to_owned(),

@@ -97,37 +97,20 @@ async fn row(
     let mfa = !credentials::mfa_devices(aws, &u.name).await?.is_empty();
     let this_computer = actor.me.as_ref().is_some_and(|m| m.name == u.name);
     let designated = admins.contains(&u.name);
-    let mut pending = Vec::new();
-    if u.revoked_at().is_some() {
-        if !keys.is_empty() {
-            pending.push("delete its keys".to_owned());
-        }
-        if mfa {
-            pending.push("delete its MFA device".to_owned());
-        }
-        if !groups.is_empty() {
-            pending.push(format!("leave {} (admin)", groups.join(", ")));
-        }
-        if let Some(admin) = actor.cx.admin.as_ref() {
-            for home in account::homes_naming(admin, &u.arn, &[]).await? {
-                pending.push(format!("leave the {home} (admin)"));
-            }
-        } else {
-            pending.push("check bucket and key policies (admin)".to_owned());
-        }
-        if !recorded.contains(&u.name) {
-            pending.push("record in the role guard (admin)".to_owned());
-        }
-        if designated {
-            pending.push("leave keyward-admin's trust (`keyward init`)".to_owned());
-        }
-    }
-    let status = match (u.revoked_at(), this_computer, u.is_enrolled()) {
-        (Some(_), _, _) => "revoked",
-        (None, true, _) => "this computer",
-        (None, false, false) => "unfinished",
-        (None, false, true) => "active",
+    let pending = if u.revoked_at().is_some() {
+        pending(&Left {
+            keys: !keys.is_empty(),
+            mfa,
+            groups: &groups,
+            // Only an admin reads bucket and key policies; the bulk path does.
+            policies: None,
+            recorded: recorded.contains(&u.name),
+            designated,
+        })
+    } else {
+        Vec::new()
     };
+    let status = status(u, this_computer);
     Ok(Row {
         machine: u.machine().unwrap_or_default().to_owned(),
         user: u.name.clone(),
@@ -148,6 +131,50 @@ async fn row(
         pending,
         this_computer,
     })
+}
+
+/// What a revocation of a machine still leaves to do.
+struct Left<'a> {
+    keys: bool,
+    mfa: bool,
+    groups: &'a [String],
+    /// The managed policies that still name it; `None` when they could not be read.
+    policies: Option<Vec<String>>,
+    recorded: bool,
+    designated: bool,
+}
+
+fn pending(l: &Left) -> Vec<String> {
+    let mut out = Vec::new();
+    if l.keys {
+        out.push("delete its keys".to_owned());
+    }
+    if l.mfa {
+        out.push("delete its MFA device".to_owned());
+    }
+    if !l.groups.is_empty() {
+        out.push(format!("leave {} (admin)", l.groups.join(", ")));
+    }
+    match &l.policies {
+        Some(homes) => out.extend(homes.iter().map(|h| format!("leave the {h} (admin)"))),
+        None => out.push("check bucket and key policies (admin)".to_owned()),
+    }
+    if !l.recorded {
+        out.push("record in the role guard (admin)".to_owned());
+    }
+    if l.designated {
+        out.push("leave keyward-admin's trust (`keyward init`)".to_owned());
+    }
+    out
+}
+
+fn status(u: &UserInfo, this_computer: bool) -> &'static str {
+    match (u.revoked_at(), this_computer, u.is_enrolled()) {
+        (Some(_), _, _) => "revoked",
+        (None, true, _) => "this computer",
+        (None, false, false) => "unfinished",
+        (None, false, true) => "active",
+    }
 }
 
 pub(super) fn age_days(created: SystemTime) -> u64 {
