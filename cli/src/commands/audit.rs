@@ -74,6 +74,9 @@ struct AuditOutput<'a> {
     findings: &'a [Finding],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     fixed: Vec<String>,
+    /// The fix plan's report: every step, done, pending (with who can run it) or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix_report: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, Default)]
@@ -93,18 +96,20 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
         let limits = Limits { max_key_age: a.max_key_age, max_idle: a.max_idle, now: SystemTime::now() };
         let mut findings = collect(&aws, &actor.cx, &limits, a).await?;
         let mut fixed = Vec::new();
+        let mut fix_report = None;
         if a.fix {
             // As revoke does: an admin computer fixes as the admin role, for every owner.
             if actor.cx.admin.is_some() {
                 actor.cx.machine = None;
             }
-            fixed = apply_fixes(&actor, &aws, &findings, a).await?;
+            (fixed, fix_report) = apply_fixes(&actor, &aws, &findings, a).await?;
             if !fixed.is_empty() {
                 findings = collect(&aws, &actor.cx, &limits, a).await?;
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        report(&actor.cx.arns.account, &actor.cx.actor, seconds, &findings, fixed, a.json)?;
+        let run = Run { account: &actor.cx.arns.account, auditor: &actor.cx.actor, seconds };
+        report(&run, &findings, fixed, fix_report, a.json)?;
         if let Some(level) = a.fail_on.level() {
             if findings.iter().any(|f| f.severity >= level) {
                 std::process::exit(1);
@@ -175,7 +180,7 @@ async fn apply_fixes(
     aws: &Aws,
     findings: &[Finding],
     a: &AuditArgs,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Option<serde_json::Value>)> {
     let admins = crate::iam::account::admins(aws).await.unwrap_or_default();
     let mut plan = Plan::new("fix what the audit found");
     let push = |plan: &mut Plan, step: Step| {
@@ -201,7 +206,7 @@ async fn apply_fixes(
         }
     }
     if plan.steps.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let mode = RunMode {
         dry_run: false,
@@ -245,17 +250,28 @@ async fn apply_fixes(
                 .map(|s| s.label.clone()),
         );
     }
-    Ok(done)
+    Ok((done, Some(report.to_json())))
+}
+
+/// Who audited which account, and how long it took.
+struct Run<'a> {
+    account: &'a str,
+    auditor: &'a str,
+    seconds: f64,
 }
 
 fn report(
-    account: &str,
-    auditor: &str,
-    seconds: f64,
+    run: &Run,
     findings: &[Finding],
     fixed: Vec<String>,
+    fix_report: Option<serde_json::Value>,
     json: bool,
 ) -> Result<()> {
+    let Run {
+        account,
+        auditor,
+        seconds,
+    } = *run;
     let mut counts = Counts::default();
     for f in findings {
         match f.severity {
@@ -272,6 +288,7 @@ fn report(
             counts,
             findings,
             fixed,
+            fix_report,
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());

@@ -49,7 +49,7 @@ impl Needs {
                 "an admin: run the same command on an admin computer, or with --admin-profile"
             }
             Needs::Bootstrap => {
-                "the account's admin credentials: run `keyward init --admin-profile P`"
+                "the account's admin credentials: run the same command with --admin-profile P"
             }
         }
     }

@@ -251,7 +251,10 @@ impl Step {
             | Step::RemoveOldPolicy
             | Step::UpgradeResourcePolicy { .. }
             | Step::DesignateAdmin { .. }
-            | Step::UndesignateAdmin { .. } => Needs::Bootstrap,
+            | Step::UndesignateAdmin { .. }
+            // The admin role edits only the whitelists: the rest of what audit fixes
+            // (Block Public Access, any policy, others' keys) is the account admin's.
+            | Step::Repair(_) => Needs::Bootstrap,
             Step::CreateUser { .. }
             | Step::AttachMachinePolicy { .. }
             | Step::EnableMfa { .. }
@@ -262,8 +265,7 @@ impl Step {
             | Step::LeaveGroups { .. }
             | Step::LeavePolicies { .. }
             | Step::RecordRevokedSource { .. }
-            | Step::GuardOwner { .. }
-            | Step::Repair(_) => Needs::Admin,
+            | Step::GuardOwner { .. } => Needs::Admin,
             Step::AttachDenyAll { .. }
             | Step::MarkRoleSessions { .. }
             | Step::TagRevoked { .. } => Needs::Machine,
