@@ -25,14 +25,20 @@ pub fn is_valid_code(code: &str) -> bool {
 
 /// Prompts on the terminal with echo off and reads one line.
 pub fn prompt_code(tty: &mut File, prompt: &str) -> io::Result<Zeroizing<String>> {
-    tty.write_all(prompt.as_bytes())?;
-    tty.flush()?;
+    // Echo goes off before the prompt shows: what is typed (or pasted) the moment the
+    // prompt appears is never echoed.
     let saved = termios::tcgetattr(&*tty).ok();
     if let Some(orig) = &saved {
         let mut quiet = orig.clone();
         quiet.local_modes.remove(LocalModes::ECHO);
         quiet.local_modes.insert(LocalModes::ECHONL);
         let _ = termios::tcsetattr(&*tty, OptionalActions::Now, &quiet);
+    }
+    if let Err(e) = tty.write_all(prompt.as_bytes()).and_then(|()| tty.flush()) {
+        if let Some(orig) = &saved {
+            let _ = termios::tcsetattr(&*tty, OptionalActions::Now, orig);
+        }
+        return Err(e);
     }
     let mut line = Zeroizing::new(String::new());
     let read = BufReader::new(&*tty).read_line(&mut line);
