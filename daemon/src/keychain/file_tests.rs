@@ -6,7 +6,7 @@ fn pass(s: &str) -> Passphrase {
 
 fn key() -> AccessKey {
     AccessKey::new(
-        "AKIAFILETESTKEY00001",
+        "file-test-key-id-1",
         SecretString::from("file-test-secret-value"),
     )
 }
@@ -19,7 +19,7 @@ fn seal_open_round_trip_and_the_file_holds_no_secret() {
     let back = f
         .open(&pass("correct horse battery"), Path::new("x"))
         .unwrap();
-    assert_eq!(back.id, "AKIAFILETESTKEY00001");
+    assert_eq!(back.id, "file-test-key-id-1");
     assert_eq!(back.expose_secret(), "file-test-secret-value");
 }
 
@@ -36,7 +36,7 @@ fn a_wrong_passphrase_or_any_edit_is_refused() {
         .open(&pass("correct horse battery"), Path::new("x"))
         .is_err());
     let mut other_id = f.clone();
-    other_id.access_key_id = "AKIAOTHERKEY00000001".into();
+    other_id.access_key_id = "file-test-key-id-2".into();
     assert!(other_id
         .open(&pass("correct horse battery"), Path::new("x"))
         .is_err());

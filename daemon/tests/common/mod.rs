@@ -110,7 +110,7 @@ pub fn daemon_with(config_text: &str) -> (Client, Handle, tempfile::TempDir) {
     keys.set(
         "dev",
         &AccessKey::new(
-            String::from("AKIAFAKEFAKEFAKE0001"),
+            String::from("fake-access-key-id-0001"),
             SecretString::from("long-term-secret".to_owned()),
         ),
     )
