@@ -293,40 +293,15 @@ async fn read(aws: &Aws, home: &Home) -> Result<Value> {
 }
 
 async fn write(aws: &Aws, home: &Home, doc: &Value) -> Result<()> {
+    use crate::iam::resources::{write_policy, PolicyHome};
     match home {
-        Home::Bucket(b) if policy::is_empty(doc) => {
-            aws.s3
-                .delete_bucket_policy()
-                .bucket(b)
-                .send()
-                .await
-                .map_err(|e| fail("s3:DeleteBucketPolicy", &e))?;
-        }
-        Home::Bucket(b) => {
-            aws.s3
-                .put_bucket_policy()
-                .bucket(b)
-                .policy(doc.to_string())
-                .send()
-                .await
-                .map_err(|e| fail("s3:PutBucketPolicy", &e))?;
-        }
-        Home::Key(k) => {
-            aws.kms
-                .put_key_policy()
-                .key_id(k)
-                .policy_name("default")
-                .policy(doc.to_string())
-                .send()
-                .await
-                .map_err(|e| fail("kms:PutKeyPolicy", &e))?;
-        }
+        Home::Bucket(b) => write_policy(aws, &PolicyHome::Bucket(b.clone()), doc).await,
+        Home::Key(k) => write_policy(aws, &PolicyHome::Key(k.clone()), doc).await,
         Home::Trust(r) => {
             anyhow::ensure!(!policy::is_empty(doc), "the trust policy of role {r} names only deleted principals: delete the role, or name who should assume it");
-            roles::set_trust(aws, r, doc).await?;
+            roles::set_trust(aws, r, doc).await
         }
     }
-    Ok(())
 }
 
 /// `doc` without the principal strings in `ids`; a statement left with no principal

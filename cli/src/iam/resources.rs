@@ -66,7 +66,7 @@ pub enum ReadError {
     Other(String),
 }
 
-async fn write_policy(aws: &Aws, home: &PolicyHome, doc: &Value) -> Result<()> {
+pub async fn write_policy(aws: &Aws, home: &PolicyHome, doc: &Value) -> Result<()> {
     match home {
         PolicyHome::Bucket(b) if policy::is_empty(doc) => {
             aws.s3
