@@ -76,6 +76,9 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Check the account against the article's rules: root, keys, admins, public data
     Audit(commands::audit::AuditArgs),
+    /// Applications: one group, one role and one KMS key each, and protected buckets
+    #[command(subcommand)]
+    App(commands::app::AppCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         /// The shell to write completions for
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
         Command::Deregister(a) => deregister::deregister(&a),
         Command::Doctor(a) => doctor::doctor(&a),
         Command::Audit(a) => commands::audit::audit(&a),
+        Command::App(c) => commands::app::run(c),
         Command::Demo(a) => demo::demo(&a),
         Command::Completions { shell } => {
             docs::completions(&mut Cli::command(), shell);

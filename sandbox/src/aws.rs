@@ -33,6 +33,28 @@ fn wait_for_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
+/// moto_server, with moto's own partial bucket-policy check turned off. The emulator
+/// decides every request with iam-rs first; moto's check denies any request a
+/// statement's unreadable condition might concern (e.g. an MFA allow, or a deny on
+/// the KMS key id), so it would refuse what AWS allows.
+const MOTO_WITHOUT_POLICY_GUESSES: &str = "\
+import sys
+import moto.s3.models as s3
+from moto.iam.access_control import PermissionResult
+s3.FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
+from moto.server import main
+main(sys.argv[1:])
+";
+
+/// The Python that runs a `moto_server` script (its `#!` line).
+fn interpreter(program: &Path) -> Option<std::path::PathBuf> {
+    let text = std::fs::read(program).ok()?;
+    let first = text.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(first).ok()?.strip_prefix("#!")?.trim();
+    let python = line.split_whitespace().next()?;
+    (!line.contains(' ') && Path::new(python).is_file()).then(|| python.into())
+}
+
 /// moto's server process.
 pub struct MotoServer {
     child: Child,
@@ -43,7 +65,15 @@ impl MotoServer {
     /// Starts `moto_server` (the program given, or the one on PATH) on a free port.
     pub fn start(program: &Path, home: &Path) -> Result<Self> {
         let port = free_port()?;
-        let child = Command::new(program)
+        let mut cmd = match interpreter(program) {
+            Some(python) => {
+                let mut c = Command::new(python);
+                c.args(["-c", MOTO_WITHOUT_POLICY_GUESSES]);
+                c
+            }
+            None => Command::new(program),
+        };
+        let child = cmd
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // Its own process group: a terminal's Ctrl-C is ours to handle, not moto's.
             .process_group(0)

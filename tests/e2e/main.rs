@@ -3,6 +3,7 @@
 //! write), a real Secret Service, and the AWS CLI and boto3 as clients.
 //! All in one test binary to keep link time down.
 
+mod apps;
 mod attack;
 mod audit;
 mod broker;

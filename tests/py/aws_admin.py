@@ -400,6 +400,32 @@ def main():
                                  "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::" + sys.argv[2]})
         s3.put_bucket_policy(Bucket=sys.argv[2], Policy=json.dumps(doc))
         print("{}")
+    elif cmd == "instance-profile":
+        iam = boto3.client("iam")
+        try:
+            p = iam.get_instance_profile(InstanceProfileName=sys.argv[2])["InstanceProfile"]
+            print(json.dumps({"exists": True, "roles": [r["RoleName"] for r in p["Roles"]]}))
+        except iam.exceptions.NoSuchEntityException:
+            print(json.dumps({"exists": False}))
+    elif cmd == "key":
+        kms = boto3.client("kms")
+        try:
+            m = kms.describe_key(KeyId=sys.argv[2])["KeyMetadata"]
+            print(json.dumps({"exists": True, "arn": m["Arn"], "state": m["KeyState"]}))
+        except kms.exceptions.NotFoundException:
+            print(json.dumps({"exists": False}))
+    elif cmd == "make-asymmetric-key":
+        m = boto3.client("kms").create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+        print(json.dumps({"arn": m["Arn"]}))
+    elif cmd == "group-members":
+        iam = boto3.client("iam")
+        try:
+            print(json.dumps([u["UserName"] for u in iam.get_group(GroupName=sys.argv[2])["Users"]]))
+        except iam.exceptions.NoSuchEntityException:
+            print("null")
+    elif cmd == "put-object":
+        boto3.client("s3").put_object(Bucket=sys.argv[2], Key=sys.argv[3], Body=b"root's object")
+        print("{}")
     elif cmd == "make-plain-user":
         boto3.client("iam").create_user(UserName=sys.argv[2])
         print("{}")

@@ -2,6 +2,7 @@
 //! A command module never imports another one; what they share lives in `plan`,
 //! `iam`, `local` and `actor`.
 
+pub mod app;
 pub mod audit;
 pub mod demo;
 pub mod deregister;

@@ -9,7 +9,7 @@ use crate::local::profiles::{config_path, forget_profile, save_profile};
 #[derive(Subcommand)]
 pub enum ProfileCommand {
     /// Add (or update) a base profile (--mfa-serial) or a role profile (--role-arn --source)
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List profiles
     List {
         /// Print JSON on stdout (for scripts)
@@ -51,6 +51,9 @@ pub struct AddArgs {
     /// External ID the role's trust policy requires
     #[arg(long, value_name = "X")]
     external_id: Option<String>,
+    /// Develop this keyward app: assume its role with this computer's MFA session
+    #[arg(long, value_name = "APP", conflicts_with_all = ["mfa_serial", "role_arn", "external_id"])]
+    app: Option<String>,
 }
 
 pub fn run(cmd: ProfileCommand) -> Result<()> {
@@ -71,7 +74,17 @@ fn add(a: &AddArgs) -> Result<()> {
     if mfa_process.as_ref().is_some_and(Vec::is_empty) {
         bail!("--mfa-process is empty");
     }
-    let entry = match (&a.mfa_serial, &a.role_arn) {
+    let app_role = a
+        .app
+        .as_deref()
+        .map(|app| app_role(app, a.source.as_deref()))
+        .transpose()?;
+    let source = app_role
+        .as_ref()
+        .map(|(_, s)| s.clone())
+        .or_else(|| a.source.clone());
+    let role_arn = app_role.map(|(r, _)| r).or_else(|| a.role_arn.clone());
+    let entry = match (&a.mfa_serial, &role_arn) {
         (Some(serial), None) => {
             if !serial.starts_with("arn:") || !serial.contains(":mfa/") {
                 bail!("--mfa-serial must be an MFA device ARN like arn:aws:iam::123456789012:mfa/alice-laptop");
@@ -93,7 +106,7 @@ fn add(a: &AddArgs) -> Result<()> {
             }
             ProfileEntry {
                 role_arn: Some(role.clone()),
-                source: a.source.clone(),
+                source: source.clone(),
                 duration: a.duration.clone(),
                 external_id: a.external_id.clone(),
                 region: a.region.clone(),
@@ -118,6 +131,32 @@ fn add(a: &AddArgs) -> Result<()> {
         println!("next: `keyward key import --profile {}` (if not done), then `keyward login --profile {}`", a.name, a.name);
     }
     Ok(())
+}
+
+/// The role of app `app` in the account of base profile `source` (default: the only
+/// base profile), and that profile's name.
+fn app_role(app: &str, source: Option<&str>) -> Result<(String, String)> {
+    crate::iam::apps::check_name(app).map_err(anyhow::Error::msg)?;
+    let base = match source {
+        Some(s) => s.to_owned(),
+        None => crate::local::profiles::default_profile()?,
+    };
+    let cfg = Config::load(&config_path()?)?;
+    let Ok(Profile::Base(b)) = cfg.resolve(&base) else {
+        bail!("`{base}` is not a base profile of this computer; pass --source with one from `keyward profile list`");
+    };
+    let account = b
+        .mfa_serial
+        .split(':')
+        .nth(4)
+        .filter(|a| !a.is_empty())
+        .with_context(|| format!("the MFA serial of `{base}` names no account"))?;
+    let role = format!(
+        "arn:aws:iam::{account}:role{}{}",
+        crate::iam::documents::PATH,
+        crate::iam::apps::id(app)
+    );
+    Ok((role, base))
 }
 
 fn list(json: bool) -> Result<()> {

@@ -2,6 +2,8 @@
 //! function is idempotent or reports exactly what it found; none prompts.
 
 pub mod account;
+pub mod app_store;
+pub mod apps;
 pub mod credentials;
 pub mod documents;
 pub mod policy;

@@ -244,6 +244,30 @@ fn upsert(sts: &mut Vec<Value>, st: Value) {
     }
 }
 
+/// Adds or replaces a statement by its `Sid`.
+pub fn upsert_statement(doc: &mut Value, st: Value) {
+    upsert(statements_mut(doc), st);
+}
+
+/// Adds `arn` to the deny-others statement's kept principals, if the statement is there.
+pub fn keep_in_deny_others(doc: &mut Value, arn: &str) {
+    let sts = statements_mut(doc);
+    if let Some(st) = sts.iter_mut().find(|s| sid(s) == SID_DENY_OTHERS) {
+        let mut kept = condition_arns(st);
+        if !kept.iter().any(|a| a == arn) {
+            kept.push(arn.to_owned());
+            set_condition_arns(st, &kept);
+        }
+    }
+}
+
+/// The policy without any keyward statement; foreign statements stay as they were.
+pub fn without_owned(doc: &Value) -> Value {
+    let mut out = doc.clone();
+    statements_mut(&mut out).retain(|s| !is_owned(s));
+    out
+}
+
 /// Removes `arn` from every keyward statement; a keyward statement left with no
 /// principal is dropped. Foreign statements are never touched. Idempotent.
 pub fn remove_principal(doc: &Value, arn: &str) -> Value {

@@ -6,6 +6,7 @@
 //! failure skips what is done and continues where it stopped.
 
 mod account;
+pub mod app;
 mod local;
 mod register;
 pub use register::grant_steps;

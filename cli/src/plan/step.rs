@@ -122,6 +122,8 @@ pub enum Step {
     },
     /// A change only `keyward audit --fix` makes.
     Repair(crate::audit::fix::Repair),
+    /// An application's pieces (`keyward app`).
+    App(super::app::AppStep),
     /// The role guard gets a statement for this owner, so a sibling's revocation of
     /// one of its machines ends that machine's role sessions.
     GuardOwner {
@@ -178,6 +180,20 @@ pub enum StepId {
     DeleteInactiveKeys,
     DeleteUser,
     ForgetLocal,
+    AppKey,
+    AppBucket,
+    AppGroup,
+    AppRole,
+    AppInstanceProfile,
+    AppKeyPolicy,
+    AppBucketPolicy,
+    AppWhitelist,
+    LeaveGroup,
+    LeavePolicy,
+    AppStripPolicy,
+    AppDeleteRole,
+    AppDeleteGroup,
+    AppRetireKey,
 }
 
 impl Step {
@@ -230,6 +246,7 @@ impl Step {
             Step::RecordRevokedSource { .. } => StepId::RecordRevokedSource,
             Step::GuardOwner { .. } => StepId::GuardOwner,
             Step::Repair(r) => r.id(),
+            Step::App(a) => a.id(),
             Step::DeleteUser { .. } => StepId::DeleteUser,
             Step::ForgetLocal { .. } => StepId::ForgetLocal,
         }
@@ -269,6 +286,7 @@ impl Step {
             Step::AttachDenyAll { .. }
             | Step::MarkRoleSessions { .. }
             | Step::TagRevoked { .. } => Needs::Machine,
+            Step::App(a) => a.needs(),
             Step::DeleteKeys { needs, .. }
             | Step::RemoveMfa { needs, .. }
             | Step::DeleteUser { needs, .. } => *needs,
@@ -334,6 +352,7 @@ impl Step {
                 format!("role guard: revocations by {owner}'s computers end role sessions")
             }
             Step::Repair(r) => r.label(),
+            Step::App(a) => a.label(),
             Step::DeleteUser { user, .. } => format!("{user}: delete the IAM user"),
             Step::ForgetLocal { profile } => {
                 format!("this computer: keychain entry and profiles of `{profile}`")
@@ -393,6 +412,7 @@ impl Step {
             Step::RecordRevokedSource { user } => revoke::check_recorded(aws()?, cx, user).await,
             Step::GuardOwner { owner } => revoke::check_guarded_owner(aws()?, cx, owner).await,
             Step::Repair(r) => r.check(aws()?).await,
+            Step::App(a) => a.check(aws()?, cx).await,
             Step::DeleteUser { user, .. } => revoke::check_deleted(aws()?, user).await,
             Step::ForgetLocal { profile } => local::check_forgotten(profile),
         }
@@ -458,6 +478,7 @@ impl Step {
             Step::RecordRevokedSource { user } => revoke::record(aws()?, cx, user).await,
             Step::GuardOwner { owner } => revoke::guard_owner(aws()?, cx, owner).await,
             Step::Repair(r) => r.apply(aws()?).await,
+            Step::App(a) => a.apply(aws()?, cx).await,
             Step::DeleteUser { user, .. } => revoke::delete_user(aws()?, cx, user).await,
             Step::ForgetLocal { profile } => local::forget(profile),
         }

@@ -1,0 +1,444 @@
+//! `keyward app add|grant|revoke|list|show|remove`: the article's "Adding an
+//! application" checklist. One group for the computers that develop the app, one
+//! role where it runs, one KMS key, and buckets that take only that key's uploads
+//! from the whitelist.
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+
+use super::{execute, RunMode};
+use crate::actor::{self, Actor, Who};
+use crate::iam::app_store::{self, AppRecord};
+use crate::iam::apps::{self, App, Runtime};
+use crate::iam::resources::{self, PolicyHome};
+use crate::iam::users;
+use crate::names;
+use crate::plan::app::AppStep;
+use crate::plan::{Plan, Report, Step};
+
+#[path = "app_show.rs"]
+mod show;
+
+#[derive(Subcommand)]
+pub enum AppCommand {
+    /// Create an app: group, role, KMS key, and protections on its buckets
+    Add(AddArgs),
+    /// Add a computer to an app: its group, its key policy and its buckets' whitelists
+    Grant(MemberArgs),
+    /// Take a computer out of an app's group and whitelists
+    Revoke(MemberArgs),
+    /// List the apps
+    List {
+        /// Print JSON on stdout (for scripts)
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// An app's members, role, key and buckets, and any drift from what keyward wrote
+    Show {
+        /// The app's name
+        name: String,
+        /// Print JSON on stdout (for scripts)
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Delete an app's group, role and key, and its statements in bucket policies
+    Remove(RemoveArgs),
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    run: RunMode,
+    /// The app's name: lowercase letters, digits and hyphens
+    name: String,
+    /// A bucket of the app (repeatable)
+    #[arg(long = "bucket", value_name = "B")]
+    buckets: Vec<String>,
+    /// Create the buckets that do not exist yet
+    #[arg(long)]
+    create_bucket: bool,
+    /// Use this existing symmetric KMS key (ARN, id or alias)
+    #[arg(long, value_name = "K", conflicts_with = "create_key")]
+    kms_key: Option<String>,
+    /// Create a new KMS key for the app (the default)
+    #[arg(long)]
+    create_key: bool,
+    /// Where the app runs: the service its role trusts (repeatable)
+    #[arg(long = "runtime", value_enum, value_name = "R")]
+    runtimes: Vec<Runtime>,
+    /// A computer that develops the app, by its IAM user, e.g. alice-laptop (repeatable)
+    #[arg(long = "machine", value_name = "M")]
+    machines: Vec<String>,
+    #[command(flatten)]
+    who: Who,
+}
+
+#[derive(Args)]
+pub struct MemberArgs {
+    #[command(flatten)]
+    run: RunMode,
+    /// The app's name
+    name: String,
+    /// The machine (`work`) or its IAM user (`alice-work`)
+    machine: String,
+    /// Its owner (default: this computer's owner)
+    #[arg(long)]
+    owner: Option<String>,
+    #[command(flatten)]
+    who: Who,
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    #[command(flatten)]
+    run: RunMode,
+    /// The app's name
+    name: String,
+    /// Remove it even though its buckets hold objects (their key is scheduled for deletion)
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    who: Who,
+}
+
+pub fn run(cmd: AppCommand) -> Result<()> {
+    crate::runtime()?.block_on(async {
+        match cmd {
+            AppCommand::Add(a) => add(&a).await,
+            AppCommand::Grant(a) => member(&a, true).await,
+            AppCommand::Revoke(a) => member(&a, false).await,
+            AppCommand::List { json, who } => show::list(&who, json).await,
+            AppCommand::Show { name, json, who } => show::show(&who, &name, json).await,
+            AppCommand::Remove(a) => remove(&a).await,
+        }
+    })
+}
+
+/// An identity that can read the account: the admin if there is one, else this
+/// computer (whose reads may be refused; the plan then says what is unknown).
+fn reader(actor: &Actor) -> &crate::clients::Aws {
+    actor
+        .cx
+        .admin
+        .as_ref()
+        .or(actor.cx.machine.as_ref())
+        .expect("an actor has an identity")
+}
+
+/// Everything `app add` can check before any call that changes something.
+async fn check_input(
+    actor: &Actor,
+    a: &AddArgs,
+) -> Result<(Option<String>, Vec<String>, Vec<String>)> {
+    let refuse = |m: String| anyhow::anyhow!("{m}. Nothing was changed.");
+    apps::check_name(&a.name).map_err(refuse)?;
+    if a.buckets.is_empty() {
+        bail!("an app needs at least one --bucket B (add --create-bucket to make it). Nothing was changed.");
+    }
+    for b in &a.buckets {
+        apps::check_bucket_name(b).map_err(refuse)?;
+    }
+    if !actor.cx.bootstrap {
+        // Nothing here may read what the checks need; the plan shows what is pending.
+        return Ok((a.kms_key.clone(), Vec::new(), a.machines.clone()));
+    }
+    let aws = reader(actor);
+    let account = &actor.cx.arns.account;
+    let key = match &a.kms_key {
+        None => None,
+        Some(k) => {
+            let Some(info) = app_store::describe_key(aws, k).await? else {
+                bail!("--kms-key {k}: there is no such key in account {account}; leave it out to create one. Nothing was changed.");
+            };
+            if !info.arn.contains(&format!(":{account}:")) {
+                bail!("--kms-key {k} belongs to another account; an app's key must be in {account}. Nothing was changed.");
+            }
+            if !info.symmetric {
+                bail!("--kms-key {k} is not a symmetric encryption key; S3 encrypts only with those. Nothing was changed.");
+            }
+            Some(info.arn)
+        }
+    };
+    let mut new_buckets = Vec::new();
+    for b in &a.buckets {
+        match bucket_owner(aws, b, account).await? {
+            BucketState::Ours => {}
+            BucketState::Missing if a.create_bucket => new_buckets.push(b.clone()),
+            BucketState::Missing => bail!("there is no bucket s3://{b}; add --create-bucket to create it. Nothing was changed."),
+            BucketState::Foreign => bail!("s3://{b} belongs to another account; keyward protects only buckets of account {account}. Nothing was changed."),
+        }
+    }
+    let mut machines = Vec::new();
+    for m in &a.machines {
+        let user = m.clone();
+        match users::get_user(aws, &user).await? {
+            Some(u) if u.is_machine() && u.revoked_at().is_none() => machines.push(user),
+            Some(_) => bail!("--machine {m}: {user} is not an active keyward machine. Nothing was changed."),
+            None => bail!("--machine {m}: there is no machine {user}; see `keyward machines`. Nothing was changed."),
+        }
+    }
+    Ok((key, new_buckets, machines))
+}
+
+enum BucketState {
+    Ours,
+    Missing,
+    Foreign,
+}
+
+async fn bucket_owner(
+    aws: &crate::clients::Aws,
+    bucket: &str,
+    account: &str,
+) -> Result<BucketState> {
+    match aws
+        .s3
+        .head_bucket()
+        .bucket(bucket)
+        .expected_bucket_owner(account)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(BucketState::Ours),
+        Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
+            Some(404) => Ok(BucketState::Missing),
+            Some(403) if resources::bucket_exists(aws, bucket).await.unwrap_or(false) => {
+                Ok(BucketState::Ours)
+            }
+            Some(403) => Ok(BucketState::Foreign),
+            _ => bail!("cannot look at s3://{bucket}: {}", crate::iam::describe(&e)),
+        },
+    }
+}
+
+async fn add(a: &AddArgs) -> Result<()> {
+    let actor = actor::as_machine(&a.who, a.run.yes, a.run.json).await?;
+    let (given_key, new_buckets, machines) = check_input(&actor, a).await?;
+    let aws = reader(&actor);
+    let key = match &given_key {
+        Some(k) => k.clone(),
+        None => app_store::app_key(aws, &a.name)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| apps::NEW_KEY.to_owned()),
+    };
+    for b in a.buckets.iter().filter(|_| actor.cx.bootstrap) {
+        if let Ok(Some(text)) = resources::read_policy(aws, &PolicyHome::Bucket(b.clone())).await {
+            let doc = crate::iam::policy::parse(Some(&text))?;
+            if let Some(other) = apps::bucket_app(&doc, &actor.cx.arns).filter(|o| *o != a.name) {
+                bail!("s3://{b} already belongs to app {other}; an app's bucket takes one key. Nothing was changed.");
+            }
+        }
+    }
+    let mut runtimes = a.runtimes.clone();
+    runtimes.sort();
+    runtimes.dedup();
+    let app = App {
+        name: a.name.clone(),
+        buckets: a.buckets.clone(),
+        key,
+        runtimes,
+    };
+    let mut plan = Plan::new(format!("app {}", a.name));
+    let mut push = |s: AppStep| plan.push(Step::App(s));
+    push(AppStep::Key {
+        name: a.name.clone(),
+        given: given_key,
+    });
+    for b in new_buckets {
+        push(AppStep::CreateBucket { bucket: b });
+    }
+    push(AppStep::Group { app: app.clone() });
+    push(AppStep::Role { app: app.clone() });
+    if app.runtimes.contains(&Runtime::Ec2) {
+        push(AppStep::InstanceProfile {
+            name: a.name.clone(),
+        });
+    }
+    push(AppStep::KeyPolicy {
+        app: app.clone(),
+        members: machines.clone(),
+    });
+    for b in &a.buckets {
+        push(AppStep::Protect {
+            app: app.clone(),
+            bucket: b.clone(),
+            members: machines.clone(),
+        });
+    }
+    push(AppStep::Whitelist { app: app.clone() });
+    for m in &machines {
+        plan.push(Step::JoinGroup {
+            user: m.clone(),
+            group: app.id(),
+        });
+    }
+    if !a.run.json && (a.run.dry_run || !a.run.yes) {
+        show::print_documents(&actor.cx.arns, &app, &machines);
+    }
+    let report = execute(&plan, &actor.cx, a.run).await?;
+    finish(
+        &report,
+        &format!("keyward app add {}", a.name),
+        &a.name,
+        true,
+    )?;
+    if !a.run.json && !a.run.dry_run {
+        if report.changed() {
+            println!(
+                "app {} is ready; on a member computer: `keyward profile add {} --app {}`",
+                a.name, a.name, a.name
+            );
+        } else {
+            println!("nothing changed: app {} was already in place", a.name);
+        }
+    }
+    Ok(())
+}
+
+/// Ends a run: a failure or a pending step says how to finish or undo.
+fn finish(report: &Report, again: &str, name: &str, undo: bool) -> Result<()> {
+    if report.failed() {
+        let undo = if undo {
+            format!(", or `keyward app remove {name} --admin-profile P` to undo what was made")
+        } else {
+            String::new()
+        };
+        bail!("app {name}: stopped at a failed step; run `{again}` again to finish it{undo}");
+    }
+    if !report.pending().is_empty() {
+        bail!("app {name}: some steps need another identity (see above). Creating or removing an app writes IAM policies, which only the account's admin may do: run `{again} --admin-profile P` with the account's admin credentials");
+    }
+    Ok(())
+}
+
+async fn member(a: &MemberArgs, grant: bool) -> Result<()> {
+    let actor = actor::as_machine(&a.who, a.run.yes, a.run.json).await?;
+    let Some(admin) = actor.cx.admin.as_ref() else {
+        bail!("changing an app's members needs an admin: run it on an admin computer, or with --admin-profile");
+    };
+    let Some(rec) = app_store::read_app(admin, &actor.cx.arns, &a.name).await? else {
+        bail!("there is no app {}; see `keyward app list`", a.name);
+    };
+    let owner = a.owner.clone().or_else(|| actor.owner().map(str::to_owned));
+    let user = names::resolve_machine(owner.as_deref(), &a.machine);
+    let target = users::get_user(admin, &user).await?;
+    let verb = if grant { "grant" } else { "revoke" };
+    let mut plan = Plan::new(format!("app {}: {verb} {user}", a.name));
+    if grant {
+        match &target {
+            Some(u) if u.is_machine() && u.revoked_at().is_none() && u.is_enrolled() => {}
+            _ => bail!("{user} is not a registered, active keyward machine; see `keyward machines`. Nothing was changed."),
+        }
+        plan.steps.extend(member_steps(&rec, &user));
+        if let Some(o) = target.as_ref().and_then(|t| t.owner()) {
+            plan.push(Step::GuardOwner {
+                owner: o.to_owned(),
+            });
+        }
+    } else {
+        plan.push(Step::App(AppStep::LeaveGroup {
+            user: user.clone(),
+            group: rec.app.id(),
+        }));
+        plan.push(Step::App(AppStep::LeavePolicy {
+            user: user.clone(),
+            home: PolicyHome::Key(rec.app.key.clone()),
+        }));
+        for b in &rec.app.buckets {
+            plan.push(Step::App(AppStep::LeavePolicy {
+                user: user.clone(),
+                home: PolicyHome::Bucket(b.clone()),
+            }));
+        }
+    }
+    let report = execute(&plan, &actor.cx, a.run).await?;
+    if report.failed() {
+        bail!(
+            "stopped at a failed step; run `keyward app {verb} {} {}` again to finish",
+            a.name,
+            a.machine
+        );
+    }
+    if !a.run.json && !a.run.dry_run && !report.changed() {
+        println!(
+            "nothing changed: {user} was already {}",
+            if grant { "a member" } else { "out of the app" }
+        );
+    }
+    Ok(())
+}
+
+/// A member's steps: the group, the key policy, and each bucket's whitelist.
+fn member_steps(rec: &AppRecord, user: &str) -> Vec<Step> {
+    let mut out = vec![Step::JoinGroup {
+        user: user.to_owned(),
+        group: rec.app.id(),
+    }];
+    out.push(Step::App(AppStep::KeyPolicy {
+        app: rec.app.clone(),
+        members: vec![user.to_owned()],
+    }));
+    for b in &rec.app.buckets {
+        out.push(Step::App(AppStep::Protect {
+            app: rec.app.clone(),
+            bucket: b.clone(),
+            members: vec![user.to_owned()],
+        }));
+    }
+    out
+}
+
+async fn remove(a: &RemoveArgs) -> Result<()> {
+    let actor = actor::as_machine(&a.who, a.run.yes, a.run.json).await?;
+    let aws = reader(&actor);
+    let Some(rec) = app_store::read_app(aws, &actor.cx.arns, &a.name).await? else {
+        bail!("there is no app {}; see `keyward app list`", a.name);
+    };
+    for b in &rec.app.buckets {
+        let out = aws.s3.list_objects_v2().bucket(b).max_keys(1).send().await;
+        let holds = out.is_ok_and(|o| o.key_count().unwrap_or(0) > 0);
+        if holds && !a.force {
+            bail!("s3://{b} holds objects encrypted with the app's key; removing the app schedules that key's deletion. Move the data first, or pass --force. Nothing was changed.");
+        }
+    }
+    let ours = !rec.app.key.is_empty()
+        && app_store::key_is_ours(aws, &rec.app.key, &a.name)
+            .await
+            .unwrap_or(false);
+    let mut plan = Plan::new(format!("remove app {}", a.name));
+    for b in &rec.app.buckets {
+        plan.push(Step::App(AppStep::StripPolicy {
+            home: PolicyHome::Bucket(b.clone()),
+        }));
+    }
+    if !rec.app.key.is_empty() {
+        plan.push(Step::App(AppStep::StripPolicy {
+            home: PolicyHome::Key(rec.app.key.clone()),
+        }));
+    }
+    plan.push(Step::App(AppStep::DeleteGroup { name: rec.app.id() }));
+    plan.push(Step::App(AppStep::DeleteRole { name: rec.app.id() }));
+    if ours {
+        plan.push(Step::App(AppStep::RetireKey {
+            name: a.name.clone(),
+            key: rec.app.key.clone(),
+        }));
+    }
+    let report = execute(&plan, &actor.cx, a.run).await?;
+    finish(
+        &report,
+        &format!("keyward app remove {}", a.name),
+        &a.name,
+        false,
+    )?;
+    if !a.run.json && !a.run.dry_run {
+        println!("app {} is removed; its buckets and their data stay", a.name);
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Pins the text of the app documents; their proof is `tests/e2e/apps.rs`.
+
+use serde_json::json;
+
+use super::*;
+use crate::iam::policy::{foreign_statements, parse, remove_principal, without_owned};
+
+fn arns() -> Arns {
+    Arns::new("123456789012")
+}
+
+fn app() -> App {
+    App {
+        name: "billing".into(),
+        buckets: vec!["billing-data".into()],
+        key: "arn:aws:kms:us-east-1:123456789012:key/k1".into(),
+        runtimes: vec![Runtime::Ec2],
+    }
+}
+
+fn keep<'a>(root: &'a str, admin: &'a str) -> Keepers<'a> {
+    Keepers {
+        account_root: root,
+        admin_role: admin,
+    }
+}
+
+#[test]
+fn names_that_break_iam_s3_or_kms_are_refused() {
+    for bad in [
+        "",
+        "Billing",
+        "bill_ing",
+        "-billing",
+        "billing-",
+        "bill--ing",
+        "a/b",
+        &"x".repeat(41),
+    ] {
+        assert!(check_name(bad).is_err(), "{bad}");
+    }
+    assert!(check_name("billing-2").is_ok());
+    for bad in ["ab", "Billing", "-data", "data-", "da..ta", "da_ta"] {
+        assert!(check_bucket_name(bad).is_err(), "{bad}");
+    }
+    assert!(check_bucket_name("billing-data").is_ok());
+}
+
+#[test]
+fn every_group_statement_needs_mfa_and_the_role_is_assumed_naming_itself() {
+    let doc = group_policy(&arns(), &app());
+    for st in doc["Statement"].as_array().unwrap() {
+        assert_eq!(
+            st["Condition"]["Bool"]["aws:MultiFactorAuthPresent"], "true",
+            "{st}"
+        );
+    }
+    let assume = &doc["Statement"][3];
+    assert_eq!(
+        assume["Resource"],
+        "arn:aws:iam::123456789012:role/keyward/app-billing"
+    );
+    assert_eq!(
+        assume["Condition"]["StringEquals"]["sts:SourceIdentity"],
+        "${aws:username}"
+    );
+}
+
+#[test]
+fn the_trust_names_the_runtime_and_only_machine_users_with_mfa() {
+    let t = role_trust(&arns(), &app());
+    assert_eq!(
+        t["Statement"][0]["Principal"]["Service"],
+        json!(["ec2.amazonaws.com"])
+    );
+    let dev = &t["Statement"][1];
+    assert_eq!(
+        dev["Condition"]["ArnLike"]["aws:PrincipalArn"],
+        "arn:aws:iam::123456789012:user/keyward/*"
+    );
+    assert_eq!(trust_runtimes(&t), vec![Runtime::Ec2]);
+    assert_eq!(
+        policy_data(&role_policy(&app())),
+        (app().buckets, Some(app().key))
+    );
+}
+
+#[test]
+fn a_bucket_edit_keeps_foreign_statements_pins_the_key_and_is_idempotent() {
+    let foreign = json!({"Sid": "PartnerRead", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::billing-data/*"});
+    let doc = parse(Some(
+        &json!({"Version": "2012-10-17", "Statement": [foreign]}).to_string(),
+    ))
+    .unwrap();
+    let (root, admin) = (arns().root(), arns().role("keyward-admin"));
+    let role = arns().role("app-billing");
+    let alice = arns().user("alice-laptop");
+    let once = bucket_doc(
+        &doc,
+        "billing-data",
+        &keep(&root, &admin),
+        &role,
+        &app().key,
+        std::slice::from_ref(&alice),
+    );
+    let twice = bucket_doc(
+        &once,
+        "billing-data",
+        &keep(&root, &admin),
+        &role,
+        &app().key,
+        std::slice::from_ref(&alice),
+    );
+    assert_eq!(once, twice);
+    assert_eq!(foreign_statements(&once), foreign_statements(&doc));
+    let text = once.to_string();
+    assert!(
+        text.contains("s3:x-amz-server-side-encryption-aws-kms-key-id")
+            && !text.contains("NotPrincipal")
+    );
+    assert_eq!(bucket_app(&once, &arns()), Some("billing".into()));
+    let out = remove_principal(&once, &alice);
+    assert!(!out.to_string().contains("alice-laptop"));
+    assert!(
+        out.to_string().contains(&role),
+        "the role stays whitelisted"
+    );
+    assert_eq!(without_owned(&once), doc);
+}
+
+#[test]
+fn the_key_policy_keeps_the_root_and_names_the_role_and_members() {
+    let role = arns().role("app-billing");
+    let doc = key_doc(
+        &new_key_policy(&arns()),
+        &role,
+        &[arns().user("alice-laptop")],
+    );
+    assert_eq!(doc["Statement"][0]["Sid"], SID_ACCOUNT_ROOT);
+    assert_eq!(key_doc(&doc, &role, &[]), doc);
+    assert_eq!(without_owned(&doc), new_key_policy(&arns()));
+}
