@@ -76,6 +76,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Check the account against the article's rules: root, keys, admins, public data
     Audit(commands::audit::AuditArgs),
+    /// Run a command with a profile's credentials (a loopback endpoint, or --env)
+    Exec(commands::exec::ExecArgs),
     /// Applications: one group, one role and one KMS key each, and protected buckets
     #[command(subcommand)]
     App(commands::app::AppCommand),
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
         Command::Doctor(a) => doctor::doctor(&a),
         Command::Audit(a) => commands::audit::audit(&a),
         Command::App(c) => commands::app::run(c),
+        Command::Exec(a) => commands::exec::exec(&a),
         Command::Demo(a) => demo::demo(&a),
         Command::Completions { shell } => {
             docs::completions(&mut Cli::command(), shell);

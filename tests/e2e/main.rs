@@ -13,6 +13,7 @@ mod daemon;
 mod demo;
 mod diagnostics;
 mod escalation;
+mod exec;
 mod faults;
 mod headless;
 mod keys;

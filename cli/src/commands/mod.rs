@@ -9,6 +9,7 @@ pub mod deregister;
 pub mod docs;
 pub mod doctor;
 pub mod enroll;
+pub mod exec;
 pub mod grant;
 pub mod init;
 pub mod key;

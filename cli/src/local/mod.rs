@@ -3,5 +3,6 @@
 
 pub mod aws_config;
 pub mod daemon;
+pub mod endpoint;
 pub mod keychain;
 pub mod profiles;
