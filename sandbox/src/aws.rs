@@ -33,15 +33,17 @@ fn wait_for_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
-/// moto_server, with moto's own partial bucket-policy check turned off. The emulator
-/// decides every request with iam-rs first; moto's check denies any request a
-/// statement's unreadable condition might concern (e.g. an MFA allow, or a deny on
-/// the KMS key id), so it would refuse what AWS allows.
+/// moto_server, with moto's own partial bucket- and key-policy checks turned off. The
+/// emulator decides every request with iam-rs first; moto's checks ignore conditions,
+/// so a deny for "everyone but the whitelist" (or an MFA allow) refuses what AWS
+/// allows.
 const MOTO_WITHOUT_POLICY_GUESSES: &str = "\
 import sys
 import moto.s3.models as s3
 from moto.iam.access_control import PermissionResult
 s3.FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
+import moto.kms.responses as kms
+kms.validate_policy = lambda key, action: None
 from moto.server import main
 main(sys.argv[1:])
 ";

@@ -149,6 +149,20 @@ e2e! {
         for (i, action) in ["s3:GetObject", "s3:ListBucket", "s3:PutObject", "kms:GenerateDataKey", "sts:AssumeRole"].iter().enumerate() {
             assert_denied(&r[i], action);
         }
+        // Even with a group granting s3:*, kms:* and sts:AssumeRole on everything, bob
+        // cannot lift the bucket's wall, use the key, or take the role.
+        w.admin(&["make-power-group", "bob-laptop"]);
+        let r = attack(&bob, &bobs, &json!([
+            call("drop the wall", "s3", "delete_bucket_policy", &json!({"Bucket": BUCKET})),
+            call("rewrite the wall", "s3", "put_bucket_policy", &json!({"Bucket": BUCKET, "Policy": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"})),
+            call("read", "s3", "get_object", &json!({"Bucket": BUCKET, "Key": "ledger.txt"})),
+            call("key", "kms", "generate_data_key", &json!({"KeyId": key, "KeySpec": "AES_256"})),
+            call("key policy", "kms", "put_key_policy", &json!({"KeyId": key, "PolicyName": "default", "Policy": "{}"})),
+            call("role", "sts", "assume_role", &json!({"RoleArn": ROLE, "RoleSessionName": "bob", "SourceIdentity": "bob-laptop"})),
+        ]));
+        for (i, action) in ["s3:DeleteBucketPolicy", "s3:PutBucketPolicy", "s3:GetObject", "kms:GenerateDataKey", "kms:PutKeyPolicy", "sts:AssumeRole"].iter().enumerate() {
+            assert_denied(&r[i], action);
+        }
         // Property 1: alice-laptop's key alone reaches none of it.
         let r = attack(&w, &key_creds(&w, "alice-laptop"), &json!([call("read", "s3", "get_object", &json!({"Bucket": BUCKET, "Key": "ledger.txt"}))]));
         assert_denied(&r[0], "s3:GetObject");

@@ -400,6 +400,15 @@ def main():
                                  "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::" + sys.argv[2]})
         s3.put_bucket_policy(Bucket=sys.argv[2], Policy=json.dumps(doc))
         print("{}")
+    elif cmd == "make-power-group":
+        # A group many accounts have: broad S3, KMS and role rights.
+        iam = boto3.client("iam")
+        iam.create_group(GroupName="power")
+        doc = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:*", "kms:*", "sts:AssumeRole", "sts:SetSourceIdentity"], "Resource": "*"}]}
+        iam.put_group_policy(GroupName="power", PolicyName="power", PolicyDocument=json.dumps(doc))
+        iam.add_user_to_group(GroupName="power", UserName=sys.argv[2])
+        print("{}")
     elif cmd == "instance-profile":
         iam = boto3.client("iam")
         try:

@@ -235,6 +235,7 @@ async fn add(a: &AddArgs) -> Result<()> {
             }
         }
     }
+    let admins = account_admin(&actor).await;
     let mut runtimes = a.runtimes.clone();
     runtimes.sort();
     runtimes.dedup();
@@ -254,7 +255,10 @@ async fn add(a: &AddArgs) -> Result<()> {
         push(AppStep::CreateBucket { bucket: b });
     }
     push(AppStep::Group { app: app.clone() });
-    push(AppStep::Role { app: app.clone() });
+    push(AppStep::Role {
+        app: app.clone(),
+        members: machines.clone(),
+    });
     if app.runtimes.contains(&Runtime::Ec2) {
         push(AppStep::InstanceProfile {
             name: a.name.clone(),
@@ -263,12 +267,14 @@ async fn add(a: &AddArgs) -> Result<()> {
     push(AppStep::KeyPolicy {
         app: app.clone(),
         members: machines.clone(),
+        admins: admins.clone(),
     });
     for b in &a.buckets {
         push(AppStep::Protect {
             app: app.clone(),
             bucket: b.clone(),
             members: machines.clone(),
+            admins: admins.clone(),
         });
     }
     push(AppStep::Whitelist { app: app.clone() });
@@ -279,7 +285,7 @@ async fn add(a: &AddArgs) -> Result<()> {
         });
     }
     if !a.run.json && (a.run.dry_run || !a.run.yes) {
-        show::print_documents(&actor.cx.arns, &app, &machines);
+        show::print_documents(&actor.cx.arns, &app, &machines, &admins);
     }
     let report = execute(&plan, &actor.cx, a.run).await?;
     finish(
@@ -299,6 +305,34 @@ async fn add(a: &AddArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The account admin running this (an IAM user or role, not root): it keeps managing
+/// the app's bucket and key policies, which deny everyone else.
+async fn account_admin(actor: &Actor) -> Vec<String> {
+    let arn = &actor.cx.actor;
+    if !actor.cx.bootstrap || arn.ends_with(":root") {
+        return Vec::new();
+    }
+    if arn.contains(":user/") {
+        return vec![arn.clone()];
+    }
+    // An assumed role: its role's ARN (with its path) is what aws:PrincipalArn holds.
+    let Some(role) = arn
+        .split("assumed-role/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+    else {
+        return Vec::new();
+    };
+    let aws = reader(actor);
+    match aws.iam.get_role().role_name(role).send().await {
+        Ok(out) => out
+            .role()
+            .map(|r| vec![r.arn().to_owned()])
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Ends a run: a failure or a pending step says how to finish or undo.
@@ -346,6 +380,11 @@ async fn member(a: &MemberArgs, grant: bool) -> Result<()> {
             user: user.clone(),
             group: rec.app.id(),
         }));
+        plan.push(Step::App(AppStep::Trust {
+            name: rec.app.name.clone(),
+            user: user.clone(),
+            add: false,
+        }));
         plan.push(Step::App(AppStep::LeavePolicy {
             user: user.clone(),
             home: PolicyHome::Key(rec.app.key.clone()),
@@ -376,19 +415,28 @@ async fn member(a: &MemberArgs, grant: bool) -> Result<()> {
 
 /// A member's steps: the group, the key policy, and each bucket's whitelist.
 fn member_steps(rec: &AppRecord, user: &str) -> Vec<Step> {
-    let mut out = vec![Step::JoinGroup {
-        user: user.to_owned(),
-        group: rec.app.id(),
-    }];
+    let mut out = vec![
+        Step::JoinGroup {
+            user: user.to_owned(),
+            group: rec.app.id(),
+        },
+        Step::App(AppStep::Trust {
+            name: rec.app.name.clone(),
+            user: user.to_owned(),
+            add: true,
+        }),
+    ];
     out.push(Step::App(AppStep::KeyPolicy {
         app: rec.app.clone(),
         members: vec![user.to_owned()],
+        admins: Vec::new(),
     }));
     for b in &rec.app.buckets {
         out.push(Step::App(AppStep::Protect {
             app: rec.app.clone(),
             bucket: b.clone(),
             members: vec![user.to_owned()],
+            admins: Vec::new(),
         }));
     }
     out
@@ -401,10 +449,13 @@ async fn remove(a: &RemoveArgs) -> Result<()> {
         bail!("there is no app {}; see `keyward app list`", a.name);
     };
     for b in &rec.app.buckets {
-        let out = aws.s3.list_objects_v2().bucket(b).max_keys(1).send().await;
-        let holds = out.is_ok_and(|o| o.key_count().unwrap_or(0) > 0);
-        if holds && !a.force {
-            bail!("s3://{b} holds objects encrypted with the app's key; removing the app schedules that key's deletion. Move the data first, or pass --force. Nothing was changed.");
+        if a.force {
+            break;
+        }
+        match aws.s3.list_objects_v2().bucket(b).max_keys(1).send().await {
+            Ok(o) if o.key_count().unwrap_or(0) == 0 => {}
+            Ok(_) => bail!("s3://{b} holds objects encrypted with the app's key; removing the app schedules that key's deletion. Move the data first, or pass --force. Nothing was changed."),
+            Err(e) => bail!("cannot tell whether s3://{b} holds objects ({}); removing the app schedules its key's deletion. Check the bucket, then pass --force. Nothing was changed.", crate::iam::describe(&e)),
         }
     }
     let ours = !rec.app.key.is_empty()
@@ -430,6 +481,10 @@ async fn remove(a: &RemoveArgs) -> Result<()> {
             key: rec.app.key.clone(),
         }));
     }
+    plan.push(Step::App(AppStep::Unwhitelist {
+        group: rec.app.id(),
+        key: ours.then(|| rec.app.key.clone()),
+    }));
     let report = execute(&plan, &actor.cx, a.run).await?;
     finish(
         &report,

@@ -103,8 +103,15 @@ async fn drift(aws: &Aws, a: &Arns, rec: &AppRecord) -> Result<(Vec<String>, Vec
     if app_store::group_policy(aws, &app.id()).await? != Some(apps::group_policy(a, app)) {
         out.push(format!("group {}: its policy is not keyward's", app.id()));
     }
-    if rec.trust != apps::role_trust(a, app) {
+    let trusted = apps::trust_members(&rec.trust);
+    if rec.trust != apps::role_trust(a, app, &trusted) {
         out.push(format!("role {}: its trust policy was edited", app.id()));
+    }
+    if !same_set(trusted.clone(), rec.members.clone()) {
+        out.push(format!(
+            "role {}: its trust names other machines than the group's members",
+            app.id()
+        ));
     }
     if rec.role_policy.as_ref() != Some(&apps::role_policy(app)) {
         out.push(format!("role {}: its data policy was edited", app.id()));
@@ -113,18 +120,14 @@ async fn drift(aws: &Aws, a: &Arns, rec: &AppRecord) -> Result<(Vec<String>, Vec
         out.push(format!("role {}: keyward-role-guard is not its boundary, so revocation does not reach its sessions", app.id()));
     }
     let members: Vec<String> = rec.members.iter().map(|m| a.user(m)).collect();
-    let same = |named: Vec<String>| {
-        let (mut x, mut y) = (named, members.clone());
-        x.sort();
-        y.sort();
-        x == y
-    };
+    let same = |named: Vec<String>| same_set(named, members.clone());
     let mut kept = Vec::new();
     let key_home = PolicyHome::Key(app.key.clone());
     match read(aws, &key_home).await? {
         None => out.push(format!("the key {} is gone", app.key)),
         Some(doc) => {
-            if apps::key_doc(&doc, &rec.role_arn, &[]) != doc {
+            let keepers = [a.root(), a.role(docs::ADMIN_ROLE)];
+            if apps::key_doc(&doc, &keepers, &rec.role_arn, &[]) != doc {
                 out.push(format!(
                     "the {key_home}: keyward's role statement is missing or edited"
                 ));
@@ -147,7 +150,7 @@ async fn drift(aws: &Aws, a: &Arns, rec: &AppRecord) -> Result<(Vec<String>, Vec
             out.push(format!("s3://{b} is gone"));
             continue;
         };
-        if apps::bucket_doc(&doc, b, &keep, &rec.role_arn, &app.key, &[]) != doc {
+        if apps::bucket_doc(&doc, b, &keep, &[], &rec.role_arn, &app.key, &[]) != doc {
             out.push(format!(
                 "the {home}: keyward's protections are missing or edited"
             ));
@@ -167,6 +170,12 @@ async fn drift(aws: &Aws, a: &Arns, rec: &AppRecord) -> Result<(Vec<String>, Vec
     Ok((out, kept))
 }
 
+fn same_set(mut left: Vec<String>, mut right: Vec<String>) -> bool {
+    left.sort();
+    right.sort();
+    left == right
+}
+
 async fn read(aws: &Aws, home: &PolicyHome) -> Result<Option<Value>> {
     match resources::read_policy(aws, home).await {
         Ok(t) => Ok(Some(policy::parse(t.as_deref())?)),
@@ -176,9 +185,11 @@ async fn read(aws: &Aws, home: &PolicyHome) -> Result<Option<Value>> {
 }
 
 /// Every document `app add` writes, before it asks.
-pub fn print_documents(a: &Arns, app: &App, members: &[String]) {
+pub fn print_documents(a: &Arns, app: &App, names: &[String], admins: &[String]) {
     let role = a.role(&app.id());
-    let members: Vec<String> = members.iter().map(|m| a.user(m)).collect();
+    let members: Vec<String> = names.iter().map(|m| a.user(m)).collect();
+    let mut keepers = vec![a.root(), a.role(docs::ADMIN_ROLE)];
+    keepers.extend(admins.iter().cloned());
     let (root, admin) = (a.root(), a.role(docs::ADMIN_ROLE));
     let keep = Keepers {
         account_root: &root,
@@ -192,7 +203,7 @@ pub fn print_documents(a: &Arns, app: &App, members: &[String]) {
         ),
         (
             format!("role {} trust policy", app.id()),
-            apps::role_trust(a, app),
+            apps::role_trust(a, app, names),
         ),
         (
             format!("role {} policy {}", app.id(), apps::POLICY),
@@ -203,13 +214,13 @@ pub fn print_documents(a: &Arns, app: &App, members: &[String]) {
                 "key policy of {} (keyward's statements; the others stay)",
                 app.alias()
             ),
-            apps::key_doc(&apps::new_key_policy(a), &role, &members),
+            apps::key_doc(&apps::new_key_policy(a), &keepers, &role, &members),
         ),
     ];
     for b in &app.buckets {
         docs.push((
             format!("bucket policy of s3://{b} (keyward's statements; the others stay)"),
-            apps::bucket_doc(&empty, b, &keep, &role, &app.key, &members),
+            apps::bucket_doc(&empty, b, &keep, admins, &role, &app.key, &members),
         ));
     }
     for (title, doc) in docs {

@@ -72,7 +72,8 @@ impl Drop for Session {
 
 fn session(profile: &str, prompt: Prompt) -> Result<Session, String> {
     let body = fetch(&Client::default_socket(), profile, prompt).map_err(|e| e.message)?;
-    serde_json::from_slice(&body).map_err(|e| format!("the daemon's answer is not credentials: {e}"))
+    serde_json::from_slice(&body)
+        .map_err(|e| format!("the daemon's answer is not credentials: {e}"))
 }
 
 /// The container-credentials JSON the SDKs read.
@@ -99,10 +100,16 @@ pub fn exec(a: &ExecArgs) -> Result<()> {
     }
     let cfg = Config::load(&profiles::config_path()?)?;
     let Some(entry) = cfg.profiles.get(&a.profile) else {
-        bail!("no keyward profile `{}`; see `keyward profile list`", a.profile);
+        bail!(
+            "no keyward profile `{}`; see `keyward profile list`",
+            a.profile
+        );
     };
     if a.command.is_empty() && !a.docker {
-        bail!("give the command after `--`, e.g. `keyward exec {} -- aws s3 ls`", a.profile);
+        bail!(
+            "give the command after `--`, e.g. `keyward exec {} -- aws s3 ls`",
+            a.profile
+        );
     }
     // Ask for an MFA code now, on the terminal, before CMD starts.
     let first = session(&a.profile, Prompt::IfTerminal).map_err(anyhow::Error::msg)?;
@@ -114,7 +121,9 @@ pub fn exec(a: &ExecArgs) -> Result<()> {
         }
         c.env(NESTED_VAR, &a.profile);
         if let Some(r) = entry.region.as_deref() {
-            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
                 c.env("AWS_REGION", r);
             }
         }
@@ -146,7 +155,11 @@ pub fn exec(a: &ExecArgs) -> Result<()> {
         );
     }
     let Some(c) = cmd.as_mut() else {
-        eprintln!("keyward: serving {} on {} until interrupted (Ctrl-C)", a.profile, endpoint.url());
+        eprintln!(
+            "keyward: serving {} on {} until interrupted (Ctrl-C)",
+            a.profile,
+            endpoint.url()
+        );
         loop {
             std::thread::park();
         }
@@ -163,9 +176,7 @@ pub fn exec(a: &ExecArgs) -> Result<()> {
 /// Runs CMD and leaves with its exit code; the endpoint ends with this process.
 fn run(c: &mut Command) -> Result<()> {
     let prog = c.get_program().to_string_lossy().into_owned();
-    let status = c
-        .status()
-        .with_context(|| format!("cannot run `{prog}`"))?;
+    let status = c.status().with_context(|| format!("cannot run `{prog}`"))?;
     let code = status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt as _;
         128 + status.signal().unwrap_or(1)

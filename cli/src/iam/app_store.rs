@@ -165,6 +165,50 @@ pub async fn group_policy(aws: &Aws, group: &str) -> Result<Option<Value>> {
     }
 }
 
+/// What a group holds that keyward did not write: attached policies, other inline
+/// policies, members outside `/keyward/`. An app never takes such a group over.
+pub async fn foreign_in_group(aws: &Aws, group: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let attached = match aws
+        .iam
+        .list_attached_group_policies()
+        .group_name(group)
+        .send()
+        .await
+    {
+        Ok(o) => o,
+        Err(e) if not_found(&e) => return Ok(out),
+        Err(e) => return Err(fail("iam:ListAttachedGroupPolicies", &e)),
+    };
+    for p in attached.attached_policies() {
+        out.push(format!(
+            "attached policy {}",
+            p.policy_name().unwrap_or_default()
+        ));
+    }
+    let inline = aws
+        .iam
+        .list_group_policies()
+        .group_name(group)
+        .send()
+        .await
+        .map_err(|e| fail("iam:ListGroupPolicies", &e))?;
+    for name in inline.policy_names().iter().filter(|n| *n != apps::POLICY) {
+        out.push(format!("inline policy {name}"));
+    }
+    let users = aws
+        .iam
+        .get_group()
+        .group_name(group)
+        .send()
+        .await
+        .map_err(|e| fail("iam:GetGroup", &e))?;
+    for u in users.users().iter().filter(|u| u.path() != PATH) {
+        out.push(format!("member {}", u.user_name()));
+    }
+    Ok(out)
+}
+
 pub async fn put_group_policy(aws: &Aws, group: &str, doc: &Value) -> Result<()> {
     if !users::group_exists(aws, group).await? {
         aws.iam

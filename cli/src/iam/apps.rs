@@ -29,6 +29,8 @@ pub const POLICY: &str = "keyward-app";
 pub const TAG_APP: &str = "keyward-app";
 pub const SID_APP_ROLE: &str = "KeywardAppRole";
 pub const SID_DENY_OTHER_KEYS: &str = "KeywardDenyOtherKeys";
+pub const SID_DENY_POLICY_EDITS: &str = "KeywardDenyPolicyEdits";
+const SID_DEVELOPERS: &str = "DevelopersWithMfa";
 /// Not `Keyward…`: keyward never edits or removes it.
 pub const SID_ACCOUNT_ROOT: &str = "AccountRootKeepsTheKey";
 /// Where a new key's ARN goes in a dry run, before the key exists.
@@ -164,20 +166,38 @@ pub fn group_policy(a: &Arns, app: &App) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
-/// Who may assume the role: the runtimes' services, and machine users of this
-/// account with MFA, if IAM (the group policy) also allows them.
-pub fn role_trust(a: &Arns, app: &App) -> Value {
+/// Who may assume the role: the runtimes' services, and the members (by
+/// `aws:PrincipalArn`) with MFA, if IAM (the group policy) also allows them. Both
+/// lists must agree: another group granting `sts:AssumeRole` on `*` is not enough.
+pub fn role_trust(a: &Arns, app: &App, members: &[String]) -> Value {
     let mut statements = Vec::new();
     if !app.runtimes.is_empty() {
         let services: Vec<&str> = app.runtimes.iter().map(|r| r.service()).collect();
         statements.push(json!({"Sid": "Runtime", "Effect": "Allow",
             "Principal": {"Service": services}, "Action": "sts:AssumeRole"}));
     }
-    statements.push(json!({"Sid": "DevelopersWithMfa", "Effect": "Allow",
-        "Principal": {"AWS": a.root()}, "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
-        "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"},
-                      "ArnLike": {"aws:PrincipalArn": a.user("*")}}}));
+    if !members.is_empty() {
+        let arns: Vec<String> = members.iter().map(|m| a.user(m)).collect();
+        statements.push(json!({"Sid": SID_DEVELOPERS, "Effect": "Allow",
+            "Principal": {"AWS": a.root()}, "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"},
+                          "ArnEquals": {"aws:PrincipalArn": arns},
+                          "StringEquals": {"sts:SourceIdentity": "${aws:username}"}}}));
+    }
+    if statements.is_empty() {
+        statements.push(json!({"Sid": "NobodyYet", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}));
+    }
     json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The members a trust policy lets in (user names).
+pub fn trust_members(trust: &Value) -> Vec<String> {
+    policy::statements(trust)
+        .into_iter()
+        .filter(|s| s["Sid"] == SID_DEVELOPERS)
+        .flat_map(|s| strings(&s["Condition"]["ArnEquals"]["aws:PrincipalArn"]))
+        .filter_map(|arn| arn.rsplit_once(":user/keyward/").map(|(_, u)| u.to_owned()))
+        .collect()
 }
 
 /// The runtimes a trust policy names.
@@ -220,9 +240,11 @@ pub fn new_key_policy(a: &Arns) -> Value {
     ]})
 }
 
-/// The key policy with the role and `members` (user ARNs) named; every other
-/// statement, and machines named before, stay.
-pub fn key_doc(doc: &Value, role_arn: &str, members: &[String]) -> Value {
+/// The key policy with the role and `members` (user ARNs) named, and everyone else
+/// denied: the account root, keyward's admin role and the account admins
+/// (`keepers`) keep it; anything some other IAM policy grants on `kms:*` does not
+/// reach it. Every other statement, and machines named before, stay.
+pub fn key_doc(doc: &Value, keepers: &[String], role_arn: &str, members: &[String]) -> Value {
     let mut arns = policy::machines(doc);
     for m in members {
         if !arns.contains(m) {
@@ -235,7 +257,29 @@ pub fn key_doc(doc: &Value, role_arn: &str, members: &[String]) -> Value {
         json!({"Sid": SID_APP_ROLE, "Effect": "Allow", "Principal": {"AWS": role_arn},
                "Action": KEY_ACTIONS, "Resource": "*"}),
     );
+    let mut allowed = keepers.to_vec();
+    for a in deny_others_list(doc) {
+        if !a.contains(":user/keyward/") && a != role_arn && !allowed.contains(&a) {
+            allowed.push(a);
+        }
+    }
+    allowed.push(role_arn.to_owned());
+    allowed.extend(arns);
+    policy::upsert_statement(
+        &mut out,
+        json!({"Sid": SID_DENY_OTHERS, "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:*",
+               "Resource": "*", "Condition": {"ArnNotLike": {"aws:PrincipalArn": allowed}}}),
+    );
     out
+}
+
+/// The principals a deny-others statement keeps.
+fn deny_others_list(doc: &Value) -> Vec<String> {
+    policy::statements(doc)
+        .into_iter()
+        .find(|s| s["Sid"] == SID_DENY_OTHERS)
+        .map(|s| strings(&s["Condition"]["ArnNotLike"]["aws:PrincipalArn"]))
+        .unwrap_or_default()
 }
 
 /// The bucket policy with the article's protections for this app: `members` named
@@ -244,6 +288,7 @@ pub fn bucket_doc(
     doc: &Value,
     bucket: &str,
     keep: &Keepers,
+    admins: &[String],
     role_arn: &str,
     key_arn: &str,
     members: &[String],
@@ -256,6 +301,21 @@ pub fn bucket_doc(
     }
     let mut out = policy::rebuild(doc, &Target::Bucket(bucket.to_owned()), &arns, Some(keep));
     policy::keep_in_deny_others(&mut out, role_arn);
+    for a in admins {
+        policy::keep_in_deny_others(&mut out, a);
+    }
+    // Only the keepers may change or drop these statements: an S3 right some other
+    // group grants must not be a way around them.
+    let editors: Vec<String> = deny_others_list(&out)
+        .into_iter()
+        .filter(|a| !a.contains(":user/keyward/") && a != role_arn)
+        .collect();
+    policy::upsert_statement(
+        &mut out,
+        json!({"Sid": SID_DENY_POLICY_EDITS, "Effect": "Deny", "Principal": "*",
+               "Action": ["s3:PutBucketPolicy", "s3:DeleteBucketPolicy"], "Resource": format!("arn:aws:s3:::{bucket}"),
+               "Condition": {"ArnNotLike": {"aws:PrincipalArn": editors}}}),
+    );
     policy::upsert_statement(
         &mut out,
         json!({"Sid": SID_DENY_OTHER_KEYS, "Effect": "Deny", "Principal": "*",
@@ -268,11 +328,7 @@ pub fn bucket_doc(
 /// Which app's protections a bucket policy carries (the role its deny-others keeps).
 pub fn bucket_app(doc: &Value, a: &Arns) -> Option<String> {
     let prefix = a.role(PREFIX);
-    policy::statements(doc)
-        .into_iter()
-        .find(|s| s["Sid"] == SID_DENY_OTHERS)
-        .map(|s| strings(&s["Condition"]["ArnNotLike"]["aws:PrincipalArn"]))
-        .unwrap_or_default()
+    deny_others_list(doc)
         .into_iter()
         .find_map(|arn| arn.strip_prefix(&prefix).map(str::to_owned))
 }

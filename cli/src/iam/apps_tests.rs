@@ -68,16 +68,26 @@ fn every_group_statement_needs_mfa_and_the_role_is_assumed_naming_itself() {
 
 #[test]
 fn the_trust_names_the_runtime_and_only_machine_users_with_mfa() {
-    let t = role_trust(&arns(), &app());
+    let t = role_trust(&arns(), &app(), &["alice-laptop".to_owned()]);
     assert_eq!(
         t["Statement"][0]["Principal"]["Service"],
         json!(["ec2.amazonaws.com"])
     );
     let dev = &t["Statement"][1];
     assert_eq!(
-        dev["Condition"]["ArnLike"]["aws:PrincipalArn"],
-        "arn:aws:iam::123456789012:user/keyward/*"
+        dev["Condition"]["ArnEquals"]["aws:PrincipalArn"],
+        json!(["arn:aws:iam::123456789012:user/keyward/alice-laptop"])
     );
+    assert_eq!(trust_members(&t), vec!["alice-laptop".to_owned()]);
+    let nobody = role_trust(
+        &arns(),
+        &App {
+            runtimes: vec![],
+            ..app()
+        },
+        &[],
+    );
+    assert_eq!(nobody["Statement"][0]["Effect"], "Deny");
     assert_eq!(trust_runtimes(&t), vec![Runtime::Ec2]);
     assert_eq!(
         policy_data(&role_policy(&app())),
@@ -100,6 +110,7 @@ fn a_bucket_edit_keeps_foreign_statements_pins_the_key_and_is_idempotent() {
         &doc,
         "billing-data",
         &keep(&root, &admin),
+        &["arn:aws:iam::123456789012:user/ops/admin".to_owned()],
         &role,
         &app().key,
         std::slice::from_ref(&alice),
@@ -108,6 +119,7 @@ fn a_bucket_edit_keeps_foreign_statements_pins_the_key_and_is_idempotent() {
         &once,
         "billing-data",
         &keep(&root, &admin),
+        &["arn:aws:iam::123456789012:user/ops/admin".to_owned()],
         &role,
         &app().key,
         std::slice::from_ref(&alice),
@@ -127,17 +139,47 @@ fn a_bucket_edit_keeps_foreign_statements_pins_the_key_and_is_idempotent() {
         "the role stays whitelisted"
     );
     assert_eq!(without_owned(&once), doc);
+    let edits = once["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == SID_DENY_POLICY_EDITS)
+        .unwrap();
+    let editors = edits["Condition"]["ArnNotLike"]["aws:PrincipalArn"].to_string();
+    assert!(
+        editors.contains("user/ops/admin")
+            && !editors.contains("alice-laptop")
+            && !editors.contains("app-billing"),
+        "{editors}"
+    );
 }
 
 #[test]
 fn the_key_policy_keeps_the_root_and_names_the_role_and_members() {
     let role = arns().role("app-billing");
+    let keepers = [arns().root(), arns().role("keyward-admin")];
     let doc = key_doc(
         &new_key_policy(&arns()),
+        &keepers,
         &role,
         &[arns().user("alice-laptop")],
     );
     assert_eq!(doc["Statement"][0]["Sid"], SID_ACCOUNT_ROOT);
-    assert_eq!(key_doc(&doc, &role, &[]), doc);
+    assert_eq!(key_doc(&doc, &keepers, &role, &[]), doc);
+    let denied = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "KeywardDenyOthers")
+        .unwrap();
+    assert_eq!(
+        denied["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let gone = remove_principal(&doc, &arns().user("alice-laptop"));
+    assert!(!gone.to_string().contains("alice-laptop"));
     assert_eq!(without_owned(&doc), new_key_policy(&arns()));
 }

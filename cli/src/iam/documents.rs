@@ -166,7 +166,9 @@ pub fn machine_policy(a: &Arns, guarded_roles: &[String]) -> Value {
          "Action": ["iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
                     "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
                     "iam:DeleteRolePermissionsBoundary", "iam:DeleteRole", "iam:UpdateRole"],
-         "Resource": role_targets}
+         "Resource": role_targets},
+        // A role passed to EC2 or Lambda runs without SourceIdentity, out of revocation's reach.
+        {"Sid": "NeverPassKeywardRoles", "Effect": "Deny", "Action": "iam:PassRole", "Resource": role_targets}
     ]})
 }
 
@@ -357,18 +359,40 @@ pub fn admin_policy(a: &Arns, w: &Whitelists) -> Value {
         statements.push(json!({"Sid": "WhitelistGroups", "Effect": "Allow",
             "Action": ["iam:AddUserToGroup", "iam:RemoveUserFromGroup"], "Resource": groups}));
     }
+    // An app's role trusts its members by name, so its membership edits reach the trust.
+    let app_roles: Vec<String> = w
+        .groups
+        .iter()
+        .filter(|g| g.starts_with(crate::iam::apps::PREFIX))
+        .map(|g| a.role(g))
+        .collect();
+    if !app_roles.is_empty() {
+        statements.push(json!({"Sid": "WhitelistAppRoles", "Effect": "Allow",
+            "Action": "iam:UpdateAssumeRolePolicy", "Resource": app_roles}));
+    }
     if !w.buckets.is_empty() {
         let buckets: Vec<String> = w
             .buckets
             .iter()
             .map(|b| format!("arn:aws:s3:::{b}"))
             .collect();
+        let data: Vec<String> = buckets
+            .iter()
+            .flat_map(|b| [b.clone(), format!("{b}/*")])
+            .collect();
         statements.push(json!({"Sid": "WhitelistBuckets", "Effect": "Allow",
             "Action": ["s3:PutBucketPolicy", "s3:DeleteBucketPolicy"], "Resource": buckets}));
+        // Editing who may touch the data is not touching it.
+        statements.push(json!({"Sid": "NeverTouchWhitelistedData", "Effect": "Deny",
+            "Action": ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:DeleteBucket",
+                       "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning"],
+            "Resource": data}));
     }
     if !w.kms_keys.is_empty() {
         statements.push(json!({"Sid": "WhitelistKeys", "Effect": "Allow",
             "Action": "kms:PutKeyPolicy", "Resource": w.kms_keys}));
+        statements.push(json!({"Sid": "NeverUseWhitelistedKeys", "Effect": "Deny",
+            "NotAction": ["kms:PutKeyPolicy", "kms:GetKeyPolicy", "kms:DescribeKey"], "Resource": w.kms_keys}));
         statements.push(json!({"Sid": "NeverLockAKeyOut", "Effect": "Deny",
             "Action": "kms:PutKeyPolicy", "Resource": "*",
             "Condition": {"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}}}));

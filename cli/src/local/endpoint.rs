@@ -78,7 +78,11 @@ fn handle(
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         if peer_uid(local, peer) != Some(me) {
-            return refuse(&mut stream, "403 Forbidden", "only this user's processes may ask");
+            return refuse(
+                &mut stream,
+                "403 Forbidden",
+                "only this user's processes may ask",
+            );
         }
     }
     let head = read_head(&mut stream)?;
@@ -89,7 +93,11 @@ fn handle(
         return refuse(&mut stream, "405 Method Not Allowed", "GET only");
     }
     let hosts = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
-    if !req.host.as_deref().is_some_and(|h| hosts.iter().any(|x| x == h)) {
+    if !req
+        .host
+        .as_deref()
+        .is_some_and(|h| hosts.iter().any(|x| x == h))
+    {
         return refuse(&mut stream, "403 Forbidden", "wrong Host");
     }
     let given = req.authorization.as_deref().unwrap_or("").as_bytes();
@@ -150,7 +158,11 @@ impl Request {
                 _ => {}
             }
         }
-        Some(Self { method, host, authorization })
+        Some(Self {
+            method,
+            host,
+            authorization,
+        })
     }
 }
 
@@ -180,8 +192,17 @@ mod tests {
 
     #[test]
     fn requests_parse_and_headers_are_case_insensitive() {
-        let r = Request::parse(b"GET / HTTP/1.1\r\nhOsT: 127.0.0.1:9\r\nAuthorization: abc\r\n\r\n").unwrap();
-        assert_eq!((r.method.as_str(), r.host.as_deref(), r.authorization.as_deref()), ("GET", Some("127.0.0.1:9"), Some("abc")));
+        let r =
+            Request::parse(b"GET / HTTP/1.1\r\nhOsT: 127.0.0.1:9\r\nAuthorization: abc\r\n\r\n")
+                .unwrap();
+        assert_eq!(
+            (
+                r.method.as_str(),
+                r.host.as_deref(),
+                r.authorization.as_deref()
+            ),
+            ("GET", Some("127.0.0.1:9"), Some("abc"))
+        );
         assert!(Request::parse(b"\xff\xfe").is_none());
     }
 

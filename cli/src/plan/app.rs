@@ -7,6 +7,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use super::{Cx, Needs, State, StepId};
+
+#[path = "app_role.rs"]
+mod role;
 use crate::clients::Aws;
 use crate::iam::apps::{self, App};
 use crate::iam::documents::{self as docs, Whitelists};
@@ -26,23 +29,40 @@ pub enum AppStep {
     Group {
         app: App,
     },
+    /// The role; `members` join its trust (others already there stay).
     Role {
         app: App,
+        members: Vec<String>,
+    },
+    /// One member in or out of the role's trust (a whitelist edit).
+    Trust {
+        name: String,
+        user: String,
+        add: bool,
     },
     InstanceProfile {
         name: String,
     },
+    /// `admins`: account admins (besides root and keyward's admin role) who keep
+    /// managing the key and buckets.
     KeyPolicy {
         app: App,
         members: Vec<String>,
+        admins: Vec<String>,
     },
     Protect {
         app: App,
         bucket: String,
         members: Vec<String>,
+        admins: Vec<String>,
     },
     Whitelist {
         app: App,
+    },
+    /// The removed app's group and key out of the admin role's whitelists.
+    Unwhitelist {
+        group: String,
+        key: Option<String>,
     },
     LeaveGroup {
         user: String,
@@ -74,6 +94,8 @@ impl AppStep {
             AppStep::CreateBucket { .. } => StepId::AppBucket,
             AppStep::Group { .. } => StepId::AppGroup,
             AppStep::Role { .. } => StepId::AppRole,
+            AppStep::Trust { .. } => StepId::AppTrust,
+            AppStep::Unwhitelist { .. } => StepId::AppUnwhitelist,
             AppStep::InstanceProfile { .. } => StepId::AppInstanceProfile,
             AppStep::KeyPolicy { .. } => StepId::AppKeyPolicy,
             AppStep::Protect { .. } => StepId::AppBucketPolicy,
@@ -92,6 +114,7 @@ impl AppStep {
             // Whitelist edits: the admin role may make them once the app is whitelisted.
             AppStep::KeyPolicy { .. }
             | AppStep::Protect { .. }
+            | AppStep::Trust { .. }
             | AppStep::LeaveGroup { .. }
             | AppStep::LeavePolicy { .. } => Needs::Admin,
             _ => Needs::Bootstrap,
@@ -107,7 +130,26 @@ impl AppStep {
             } => format!("KMS key {k} as {}", apps::alias(name)),
             AppStep::CreateBucket { bucket } => format!("bucket s3://{bucket}"),
             AppStep::Group { app } => format!("group {} and its data policy", app.id()),
-            AppStep::Role { app } => format!("role {} (trust, data policy, role guard)", app.id()),
+            AppStep::Role { app, .. } => {
+                format!("role {} (trust, data policy, role guard)", app.id())
+            }
+            AppStep::Trust {
+                name,
+                user,
+                add: true,
+            } => {
+                format!("{user}: trusted by role {}", apps::id(name))
+            }
+            AppStep::Trust {
+                name,
+                user,
+                add: false,
+            } => {
+                format!("{user}: out of role {}'s trust", apps::id(name))
+            }
+            AppStep::Unwhitelist { group, .. } => {
+                format!("admin computers no longer manage {group} and its key")
+            }
             AppStep::InstanceProfile { name } => format!("instance profile {}", apps::id(name)),
             AppStep::KeyPolicy { app, .. } => {
                 format!("key policy of {}: the role and each member", app.alias())
@@ -148,6 +190,10 @@ impl AppStep {
                 }
             }
             AppStep::Group { app } => {
+                let foreign = app_store::foreign_in_group(aws, &app.id()).await?;
+                if !foreign.is_empty() {
+                    bail!("group {} already exists with {}; keyward will not take it over (its members would get the app's data, and admin computers could add anyone to it). Choose another app name.", app.id(), foreign.join(", "));
+                }
                 let want = apps::group_policy(&cx.arns, &live(aws, app).await?);
                 match app_store::group_policy(aws, &app.id()).await? {
                     Some(d) if d == want => done("up to date"),
@@ -155,7 +201,21 @@ impl AppStep {
                     None => todo("create it with its policy"),
                 }
             }
-            AppStep::Role { app } => role_todo(aws, cx, &live(aws, app).await?).await,
+            AppStep::Role { app, members } => {
+                role::check(aws, cx, &live(aws, app).await?, members).await
+            }
+            AppStep::Trust { name, user, add } => {
+                role::check_trust(aws, cx, name, user, *add).await
+            }
+            AppStep::Unwhitelist { group, key } => {
+                let w = account::whitelists(aws).await?;
+                if w.groups.contains(group) || key.as_ref().is_some_and(|k| w.kms_keys.contains(k))
+                {
+                    todo("take them out")
+                } else {
+                    done("not whitelisted")
+                }
+            }
             AppStep::InstanceProfile { name } => {
                 match app_store::instance_profile(aws, &apps::id(name)).await? {
                     Some(true) => done("holds the role"),
@@ -233,7 +293,18 @@ impl AppStep {
                 app_store::put_group_policy(aws, &app.id(), &doc).await?;
                 Ok(format!("{} grants the app's data and role", app.id()))
             }
-            AppStep::Role { app } => make_role(aws, cx, &live(aws, app).await?).await,
+            AppStep::Role { app, members } => {
+                role::make(aws, cx, &live(aws, app).await?, members).await
+            }
+            AppStep::Trust { name, user, add } => role::set_trust(aws, cx, name, user, *add).await,
+            AppStep::Unwhitelist { group, key } => {
+                let mut w = account::whitelists(aws).await?;
+                w.groups.retain(|g| g != group);
+                w.kms_keys.retain(|k| Some(k) != key.as_ref());
+                let doc = docs::admin_policy(&cx.arns, &w);
+                roles::put_inline_policy(aws, docs::ADMIN_ROLE, docs::ADMIN_ROLE, &doc).await?;
+                Ok("taken out".into())
+            }
             AppStep::InstanceProfile { name } => {
                 app_store::make_instance_profile(aws, &apps::id(name)).await?;
                 Ok("holds the role".into())
@@ -279,20 +350,29 @@ impl AppStep {
     ) -> Result<(PolicyHome, Box<dyn Fn(&Value) -> Value + Send + Sync>)> {
         let arns = cx.arns.clone();
         Ok(match self {
-            AppStep::KeyPolicy { app, members } => {
+            AppStep::KeyPolicy {
+                app,
+                members,
+                admins,
+            } => {
                 let app = live(aws, app).await?;
                 let role = arns.role(&app.id());
                 let members: Vec<String> = members.iter().map(|m| arns.user(m)).collect();
+                let (root, admin) = super::account::keepers(&arns);
+                let mut keepers = vec![root, admin];
+                keepers.extend(admins.iter().cloned());
                 (
                     PolicyHome::Key(app.key.clone()),
-                    Box::new(move |d| apps::key_doc(d, &role, &members)),
+                    Box::new(move |d| apps::key_doc(d, &keepers, &role, &members)),
                 )
             }
             AppStep::Protect {
                 app,
                 bucket,
                 members,
+                admins,
             } => {
+                let admins = admins.clone();
                 let app = live(aws, app).await?;
                 let role = arns.role(&app.id());
                 let members: Vec<String> = members.iter().map(|m| arns.user(m)).collect();
@@ -304,7 +384,7 @@ impl AppStep {
                         account_root: &root,
                         admin_role: &admin,
                     };
-                    apps::bucket_doc(d, &b, &keep, &role, &key, &members)
+                    apps::bucket_doc(d, &b, &keep, &admins, &role, &key, &members)
                 };
                 (PolicyHome::Bucket(bucket.clone()), Box::new(edit))
             }
@@ -392,54 +472,4 @@ async fn apply_edit(
         Edit::Unchanged => "already up to date".into(),
         Edit::Gone => bail!("the {home} disappeared"),
     })
-}
-
-async fn role_todo(aws: &Aws, cx: &Cx, app: &App) -> Result<State> {
-    let id = app.id();
-    let Some(role) = roles::get_role(aws, &id).await? else {
-        return Ok(State::ToDo("create it".into()));
-    };
-    if role.tags.get(apps::TAG_APP) != Some(&app.name) {
-        bail!("role {id} exists but keyward did not make it for this app; choose another app name");
-    }
-    let mut diff = Vec::new();
-    if role.trust != apps::role_trust(&cx.arns, app) {
-        diff.push("trust policy");
-    }
-    if roles::inline_policy(aws, &id, apps::POLICY).await? != Some(apps::role_policy(app)) {
-        diff.push("data policy");
-    }
-    if role.boundary.as_deref() != Some(cx.arns.policy(docs::ROLE_GUARD_POLICY).as_str()) {
-        diff.push("permissions boundary");
-    }
-    Ok(if diff.is_empty() {
-        State::Done("up to date".into())
-    } else {
-        State::ToDo(format!("update its {}", diff.join(", ")))
-    })
-}
-
-async fn make_role(aws: &Aws, cx: &Cx, app: &App) -> Result<String> {
-    let id = app.id();
-    let trust = apps::role_trust(&cx.arns, app);
-    let guard = cx.arns.policy(docs::ROLE_GUARD_POLICY);
-    if roles::get_role(aws, &id).await?.is_none() {
-        aws.iam
-            .create_role()
-            .role_name(&id)
-            .path(docs::PATH)
-            .description(format!("keyward app {}: where it runs", app.name))
-            .assume_role_policy_document(trust.to_string())
-            .permissions_boundary(&guard)
-            .max_session_duration(3600)
-            .tags(users::tag(apps::TAG_APP, &app.name))
-            .send()
-            .await
-            .map_err(|e| crate::iam::fail("iam:CreateRole", &e))?;
-    } else {
-        roles::set_trust(aws, &id, &trust).await?;
-        roles::set_boundary(aws, &id, &guard).await?;
-    }
-    roles::put_inline_policy(aws, &id, apps::POLICY, &apps::role_policy(app)).await?;
-    Ok(format!("{} is ready", cx.arns.role(&id)))
 }

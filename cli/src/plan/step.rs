@@ -184,6 +184,8 @@ pub enum StepId {
     AppBucket,
     AppGroup,
     AppRole,
+    AppTrust,
+    AppUnwhitelist,
     AppInstanceProfile,
     AppKeyPolicy,
     AppBucketPolicy,
