@@ -13,6 +13,7 @@ use keyward_proto::CredentialsRequest;
 use keyward_tests::world::{which, World};
 
 mod account;
+mod exec;
 mod flood;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -89,6 +90,19 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    // `keyward-bench exec`: the endpoint against the helper; `exec-probe N` runs inside.
+    match std::env::args().nth(1).as_deref() {
+        Some("exec") => return exec::run(runs),
+        Some("exec-probe") => {
+            return exec::probe(
+                std::env::args()
+                    .nth(2)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(runs),
+            )
+        }
+        _ => {}
+    }
     let Some(w) = World::new("bench") else {
         eprintln!(
             "bench: a part of the test world is missing; run ./tests/run.sh once to install them"

@@ -217,7 +217,10 @@ pub fn steps(state: &AccountState, req: &Request) -> Vec<Step> {
     let mut out = vec![
         Step::ManagedPolicy {
             policy: Managed::RoleGuard,
-            doc: docs::role_guard(&revoked, &owners),
+            doc: crate::iam::jit::keep_guard_grants(
+                state.role_guard.as_ref(),
+                docs::role_guard(&revoked, &owners),
+            ),
         },
         Step::ManagedPolicy {
             policy: Managed::DenyAll,

@@ -76,6 +76,10 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Check the account against the article's rules: root, keys, admins, public data
     Audit(commands::audit::AuditArgs),
+    /// Just-in-time group rights, with an expiry AWS enforces (grant, revoke, list)
+    Access(commands::access::AccessArgs),
+    /// Give this computer a new access key and delete the old one
+    Rotate(commands::rotate::RotateArgs),
     /// Run a command with a profile's credentials (a loopback endpoint, or --env)
     Exec(commands::exec::ExecArgs),
     /// Applications: one group, one role and one KMS key each, and protected buckets
@@ -127,6 +131,8 @@ fn main() -> ExitCode {
         Command::Audit(a) => commands::audit::audit(&a),
         Command::App(c) => commands::app::run(c),
         Command::Exec(a) => commands::exec::exec(&a),
+        Command::Rotate(a) => commands::rotate::rotate(&a),
+        Command::Access(a) => commands::access::access(&a),
         Command::Demo(a) => demo::demo(&a),
         Command::Completions { shell } => {
             docs::completions(&mut Cli::command(), shell);

@@ -16,6 +16,7 @@ use crate::keychain::{KeyStore, KeychainError};
 use crate::session::{AccessKey, Session};
 use crate::sts::{AssumeRoleRequest, Caller, StsError, Upstream};
 
+mod chores;
 mod mfa;
 mod mfa_guard;
 mod upkeep;
@@ -55,6 +56,8 @@ struct State {
     mfa_failures: HashMap<String, (Instant, ErrorBody)>,
     /// Bumped by `lock`; a flight started in an older epoch stores nothing.
     epoch: u64,
+    /// Base profile -> when its key's age was last checked for rotation.
+    rotation_checked: HashMap<String, Instant>,
 }
 
 pub struct Broker<U: Upstream> {
@@ -104,6 +107,7 @@ impl<U: Upstream> Broker<U> {
             revoked: HashMap::new(),
             mfa_failures: HashMap::new(),
             epoch: 0,
+            rotation_checked: HashMap::new(),
         };
         Arc::new(Self {
             upstream,
@@ -159,7 +163,13 @@ impl<U: Upstream> Broker<U> {
     /// Credentials for `profile`, or `mfa_required` when a code is needed first.
     pub async fn credentials(self: &Arc<Self>, profile: &str, can_prompt: bool) -> Outcome {
         match self.profile(profile)? {
-            Profile::Base(b) => self.mfa_session(&b.name, &b, can_prompt).await,
+            Profile::Base(b) => {
+                let served = self.mfa_session(&b.name, &b, can_prompt).await;
+                if served.is_ok() {
+                    self.maybe_rotate(&b.name);
+                }
+                served
+            }
             Profile::Role(r) if r.needs_direct_mfa() => {
                 self.mfa_session(&r.name, &r.source, can_prompt).await
             }
@@ -346,10 +356,18 @@ impl<U: Upstream> Broker<U> {
             .await
             .map(|k| k.id.clone())
             .unwrap_or_default();
-        let mut st = self.state();
-        st.revoked.insert(base_name.to_owned(), key_id);
-        st.sessions.clear();
-        st.leases.clear();
+        let newly = {
+            let mut st = self.state();
+            let newly = st.revoked.insert(base_name.to_owned(), key_id).is_none();
+            st.sessions.clear();
+            st.leases.clear();
+            newly
+        };
+        if newly {
+            self.notify(&format!(
+                "the access key of `{base_name}` was revoked or deleted; this computer gets no more AWS sessions until `keyward setup` registers it again"
+            ));
+        }
     }
 
     async fn read_key(&self, profile: &str) -> Result<AccessKey, ErrorBody> {
@@ -402,6 +420,11 @@ impl<U: Upstream> Broker<U> {
                     if st.epoch == epoch {
                         st.sessions.insert(key.clone(), s.clone());
                     }
+                }
+            }
+            if let Ok(s) = &result {
+                if matches!(this.profile(&key), Ok(Profile::Base(_))) {
+                    this.schedule_notice(&key, s);
                 }
             }
             let _ = tx.send(Some(result.clone()));

@@ -61,8 +61,34 @@ pub struct ProfileEntry {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// A program that prints the MFA code when there is no terminal (a window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<Vec<String>>,
+    /// Desktop notices: the session ends soon, the key was revoked or rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// Rotate a base profile's access key once it is this old (default 90d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate_after: Option<String>,
     #[serde(default)]
     pub profiles: BTreeMap<String, ProfileEntry>,
+}
+
+/// Keys older than this are rotated when `rotate_after` says nothing.
+pub const DEFAULT_ROTATE_AFTER: Duration = Duration::from_secs(90 * 24 * 3600);
+
+impl Config {
+    /// `rotate_after`, or the default; an unreadable value is an error to show.
+    pub fn rotate_after(&self) -> Result<Duration, String> {
+        match &self.rotate_after {
+            None => Ok(DEFAULT_ROTATE_AFTER),
+            Some(d) => parse_duration(d).map_err(|e| format!("rotate_after: {e}")),
+        }
+    }
+
+    pub fn notify(&self) -> bool {
+        self.notify != Some(false)
+    }
 }
 
 /// A base profile: this computer's IAM user key plus its MFA device.

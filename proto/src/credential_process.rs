@@ -14,6 +14,8 @@ use crate::client::{Client, Response};
 use crate::{spawn, tty, CredentialsRequest, ErrorBody, ErrorKind, MfaSubmit};
 
 const MFA_PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+/// A person typing a code into a window.
+const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_ROUNDS: usize = 6;
 
 /// Entry point shared by `keyward-credential-process` and `keyward credential-process`.
@@ -83,6 +85,8 @@ enum CodeSource {
     /// The profile's `mfa_process`, from the user's config file.
     Process(Vec<String>),
     Terminal(std::fs::File),
+    /// A window (zenity, kdialog, osascript, or the configured `prompt`).
+    Window(Vec<String>),
 }
 
 impl CodeSource {
@@ -92,7 +96,14 @@ impl CodeSource {
         }
         match crate::user_config::mfa_process(profile) {
             Ok(Some(argv)) => Ok(Some(CodeSource::Process(argv))),
-            Ok(None) => Ok(tty::open_tty().map(CodeSource::Terminal)),
+            Ok(None) => match tty::open_tty() {
+                Some(t) => Ok(Some(CodeSource::Terminal(t))),
+                None => {
+                    let configured = crate::user_config::prompt()
+                        .map_err(|e| ErrorBody::new(ErrorKind::Config, e))?;
+                    Ok(crate::prompt::program(configured, profile).map(CodeSource::Window))
+                }
+            },
             Err(e) => Err(ErrorBody::new(ErrorKind::Config, e)),
         }
     }
@@ -189,7 +200,7 @@ fn after_refusal(src: &mut CodeSource, err: ErrorBody, profile: &str) -> Result<
         (ErrorKind::MfaReused, _) => {
             let wait = err.retry_after_secs.unwrap_or(5).min(31);
             src.say(&format!("that code was already used; wait {wait}s for the next one"));
-            if matches!(src, CodeSource::Process(_)) {
+            if !matches!(src, CodeSource::Terminal(_)) {
                 std::thread::sleep(Duration::from_secs(wait));
             }
             Ok(())
@@ -202,7 +213,7 @@ fn after_refusal(src: &mut CodeSource, err: ErrorBody, profile: &str) -> Result<
                 err.message
             ),
         )),
-        (ErrorKind::MfaInvalid, CodeSource::Terminal(_)) => {
+        (ErrorKind::MfaInvalid, CodeSource::Terminal(_) | CodeSource::Window(_)) => {
             src.say(&err.message);
             Ok(())
         }
@@ -249,6 +260,14 @@ fn obtain_code(
                 ErrorBody::new(
                     ErrorKind::MfaRequired,
                     format!("{e}; fix mfa_process in keyward's config, or run `keyward login --profile {profile}` and type a code"),
+                )
+            });
+        }
+        CodeSource::Window(argv) => {
+            return tty::run_code_program(argv, PROMPT_TIMEOUT, "prompt").map_err(|e| {
+                ErrorBody::new(
+                    ErrorKind::MfaRequired,
+                    format!("{e}; run `keyward login --profile {profile}` in a terminal"),
                 )
             });
         }

@@ -7,7 +7,9 @@
 
 pub mod client;
 pub mod credential_process;
+pub mod notify;
 pub mod paths;
+pub mod prompt;
 pub mod spawn;
 pub mod tty;
 pub mod user_config;

@@ -52,16 +52,26 @@ pub fn prompt_code(tty: &mut File, prompt: &str) -> io::Result<Zeroizing<String>
 /// Runs the mfa_process argv without a shell and returns the code it printed.
 /// Its output is never logged or echoed.
 pub fn run_mfa_process(argv: &[String], timeout: Duration) -> io::Result<Zeroizing<String>> {
+    run_code_program(argv, timeout, "mfa_process")
+}
+
+/// Runs a program that prints an MFA code (`what` names it in errors: the
+/// mfa_process, or a prompt window).
+pub fn run_code_program(
+    argv: &[String],
+    timeout: Duration,
+    what: &str,
+) -> io::Result<Zeroizing<String>> {
     let (prog, rest) = argv
         .split_first()
-        .ok_or_else(|| io::Error::other("mfa_process is empty"))?;
+        .ok_or_else(|| io::Error::other(format!("{what} is empty")))?;
     let mut child = Command::new(prog)
         .args(rest)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot run mfa_process `{prog}`: {e}")))?;
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run {what} `{prog}`: {e}")))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     // A reader thread, so a program that hangs is killed at the deadline.
     let reader = std::thread::spawn(move || {
@@ -78,7 +88,7 @@ pub fn run_mfa_process(argv: &[String], timeout: Duration) -> io::Result<Zeroizi
             let _ = child.kill();
             let _ = child.wait();
             return Err(io::Error::other(format!(
-                "mfa_process `{prog}` did not finish within {}s",
+                "{what} `{prog}` did not finish within {}s",
                 timeout.as_secs()
             )));
         }
@@ -87,13 +97,13 @@ pub fn run_mfa_process(argv: &[String], timeout: Duration) -> io::Result<Zeroizi
     let out = reader.join().unwrap_or_default();
     if !status.success() {
         return Err(io::Error::other(format!(
-            "mfa_process `{prog}` exited with {status}"
+            "{what} `{prog}` exited with {status}"
         )));
     }
     let text = Zeroizing::new(String::from_utf8_lossy(&out).trim().to_owned());
     if !is_valid_code(&text) {
         return Err(io::Error::other(format!(
-            "mfa_process `{prog}` did not print a 6-digit code"
+            "{what} `{prog}` did not print a 6-digit code"
         )));
     }
     Ok(text)

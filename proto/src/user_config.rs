@@ -12,6 +12,9 @@ use serde::Deserialize;
 struct File {
     #[serde(default)]
     profiles: BTreeMap<String, Entry>,
+    /// A program that prints the MFA code, asked when there is no terminal.
+    #[serde(default)]
+    prompt: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +54,24 @@ pub fn mfa_process_in(path: &Path, profile: &str) -> Result<Option<Vec<String>>,
         check_writable_only_by_me(path)?;
     }
     Ok(argv)
+}
+
+/// The configured `prompt` program, if any (same checks as an mfa_process).
+pub fn prompt() -> Result<Option<Vec<String>>, String> {
+    let Some(path) = crate::paths::config_file() else {
+        return Ok(None);
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let file: File = toml::from_str(&text)
+        .map_err(|e| format!("{} is not valid keyward config: {e}", path.display()))?;
+    if file.prompt.is_some() {
+        check_writable_only_by_me(&path)?;
+    }
+    Ok(file.prompt.filter(|p| !p.is_empty()))
 }
 
 /// A file others can write could make us run their command: refuse it, with the fix.

@@ -3,6 +3,7 @@
 //! write), a real Secret Service, and the AWS CLI and boto3 as clients.
 //! All in one test binary to keep link time down.
 
+mod access;
 mod apps;
 mod attack;
 mod audit;
@@ -20,6 +21,7 @@ mod keys;
 mod memory;
 mod mfa;
 mod revoke;
+mod rotate;
 mod setup;
 mod trust;
 mod tty;

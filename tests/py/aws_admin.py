@@ -409,6 +409,15 @@ def main():
         iam.put_group_policy(GroupName="power", PolicyName="power", PolicyDocument=json.dumps(doc))
         iam.add_user_to_group(GroupName="power", UserName=sys.argv[2])
         print("{}")
+    elif cmd == "group-reads-bucket":
+        doc = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{sys.argv[3]}"}]}
+        boto3.client("iam").put_group_policy(GroupName=sys.argv[2], PolicyName="reads", PolicyDocument=json.dumps(doc))
+        print("{}")
+    elif cmd == "lose-a-new-key":
+        # A key IAM made whose secret nobody kept (a kill right after CreateAccessKey).
+        boto3.client("iam").create_access_key(UserName=sys.argv[2])
+        print("{}")
     elif cmd == "instance-profile":
         iam = boto3.client("iam")
         try:

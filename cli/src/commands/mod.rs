@@ -2,6 +2,7 @@
 //! A command module never imports another one; what they share lives in `plan`,
 //! `iam`, `local` and `actor`.
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod demo;
@@ -16,6 +17,7 @@ pub mod key;
 pub mod machines;
 pub mod profile;
 pub mod revoke;
+pub mod rotate;
 pub mod session;
 pub mod setup;
 pub mod unlock;

@@ -359,16 +359,22 @@ pub fn admin_policy(a: &Arns, w: &Whitelists) -> Value {
         statements.push(json!({"Sid": "WhitelistGroups", "Effect": "Allow",
             "Action": ["iam:AddUserToGroup", "iam:RemoveUserFromGroup"], "Resource": groups}));
     }
-    // An app's role trusts its members by name, so its membership edits reach the trust.
-    let app_roles: Vec<String> = w
+    // An app's role trusts its members by name, and a group's JIT role its grants:
+    // editing a whitelisted group's membership reaches those trusts too.
+    let trusts: Vec<String> = w
         .groups
         .iter()
-        .filter(|g| g.starts_with(crate::iam::apps::PREFIX))
-        .map(|g| a.role(g))
+        .map(|g| {
+            if g.starts_with(crate::iam::apps::PREFIX) {
+                a.role(g)
+            } else {
+                a.role(&crate::iam::jit::role_name(g))
+            }
+        })
         .collect();
-    if !app_roles.is_empty() {
-        statements.push(json!({"Sid": "WhitelistAppRoles", "Effect": "Allow",
-            "Action": "iam:UpdateAssumeRolePolicy", "Resource": app_roles}));
+    if !trusts.is_empty() {
+        statements.push(json!({"Sid": "WhitelistRoleTrusts", "Effect": "Allow",
+            "Action": "iam:UpdateAssumeRolePolicy", "Resource": trusts}));
     }
     if !w.buckets.is_empty() {
         let buckets: Vec<String> = w

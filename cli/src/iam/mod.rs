@@ -6,6 +6,7 @@ pub mod app_store;
 pub mod apps;
 pub mod credentials;
 pub mod documents;
+pub mod jit;
 pub mod policy;
 pub mod resources;
 pub mod roles;

@@ -12,7 +12,7 @@ use crate::clients::Aws;
 use crate::local::{aws_config, daemon, keychain, profiles};
 use crate::ui;
 
-async fn sts_accepts(profile: &str) -> Result<bool> {
+pub async fn sts_accepts(profile: &str) -> Result<bool> {
     let Some(key) = keychain::read_key(profile)? else {
         bail!("no key store holds a key for `{profile}`");
     };

@@ -5,13 +5,15 @@
 //! and renders `--json` for both, so what is shown is what runs. A re-run after a
 //! failure skips what is done and continues where it stopped.
 
+pub mod access;
 mod account;
 pub mod app;
-mod local;
+pub mod local;
 mod register;
 pub use register::grant_steps;
 mod report;
 pub mod revoke;
+pub mod rotate;
 pub mod step;
 
 use serde::Serialize;

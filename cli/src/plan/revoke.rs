@@ -237,6 +237,12 @@ pub async fn leave_policies(
     Ok(format!("left the {}", left.join(", ")))
 }
 
+/// `doc` with the JIT grants the guard holds now.
+async fn with_grants(aws: &Aws, cx: &Cx, doc: serde_json::Value) -> Result<serde_json::Value> {
+    let old = roles::managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY)).await?;
+    Ok(crate::iam::jit::keep_guard_grants(old.as_ref(), doc))
+}
+
 async fn guard_contents(aws: &Aws, cx: &Cx) -> Result<(Vec<String>, Vec<String>)> {
     let doc = roles::managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY))
         .await?
@@ -256,7 +262,7 @@ pub async fn check_recorded(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
 pub async fn record(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     let (mut revoked, owners) = guard_contents(aws, cx).await?;
     revoked.push(user.to_owned());
-    let doc = docs::role_guard(&revoked, &owners);
+    let doc = with_grants(aws, cx, docs::role_guard(&revoked, &owners)).await?;
     roles::set_managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY), &doc).await?;
     Ok("recorded in keyward-role-guard".into())
 }
@@ -319,7 +325,7 @@ pub async fn guard_owner(aws: &Aws, cx: &Cx, owner: &str) -> Result<String> {
     owners.push(owner.to_owned());
     owners.sort();
     owners.dedup();
-    let doc = docs::role_guard(&revoked, &owners);
+    let doc = with_grants(aws, cx, docs::role_guard(&revoked, &owners)).await?;
     roles::set_managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY), &doc).await?;
     Ok(format!("added {owner}"))
 }

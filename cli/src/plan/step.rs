@@ -124,6 +124,10 @@ pub enum Step {
     Repair(crate::audit::fix::Repair),
     /// An application's pieces (`keyward app`).
     App(super::app::AppStep),
+    /// A key rotation's steps (`keyward rotate`).
+    Rotate(super::rotate::RotateStep),
+    /// Just-in-time group access (`keyward access`).
+    Access(super::access::AccessStep),
     /// The role guard gets a statement for this owner, so a sibling's revocation of
     /// one of its machines ends that machine's role sessions.
     GuardOwner {
@@ -196,6 +200,16 @@ pub enum StepId {
     AppDeleteRole,
     AppDeleteGroup,
     AppRetireKey,
+    RotateTidy,
+    RotateNewKey,
+    RotateAccepted,
+    RotateSwitch,
+    RotateDeleteOld,
+    RotateDropStaging,
+    JitRole,
+    JitWhitelist,
+    JitTrust,
+    JitGuard,
 }
 
 impl Step {
@@ -249,6 +263,8 @@ impl Step {
             Step::GuardOwner { .. } => StepId::GuardOwner,
             Step::Repair(r) => r.id(),
             Step::App(a) => a.id(),
+            Step::Rotate(r) => r.id(),
+            Step::Access(a) => a.id(),
             Step::DeleteUser { .. } => StepId::DeleteUser,
             Step::ForgetLocal { .. } => StepId::ForgetLocal,
         }
@@ -289,6 +305,8 @@ impl Step {
             | Step::MarkRoleSessions { .. }
             | Step::TagRevoked { .. } => Needs::Machine,
             Step::App(a) => a.needs(),
+            Step::Rotate(r) => r.needs(),
+            Step::Access(a) => a.needs(),
             Step::DeleteKeys { needs, .. }
             | Step::RemoveMfa { needs, .. }
             | Step::DeleteUser { needs, .. } => *needs,
@@ -355,6 +373,8 @@ impl Step {
             }
             Step::Repair(r) => r.label(),
             Step::App(a) => a.label(),
+            Step::Rotate(r) => r.label(),
+            Step::Access(a) => a.label(),
             Step::DeleteUser { user, .. } => format!("{user}: delete the IAM user"),
             Step::ForgetLocal { profile } => {
                 format!("this computer: keychain entry and profiles of `{profile}`")
@@ -415,6 +435,8 @@ impl Step {
             Step::GuardOwner { owner } => revoke::check_guarded_owner(aws()?, cx, owner).await,
             Step::Repair(r) => r.check(aws()?).await,
             Step::App(a) => a.check(aws()?, cx).await,
+            Step::Rotate(r) => r.check(cx).await,
+            Step::Access(a) => a.check(aws()?, cx).await,
             Step::DeleteUser { user, .. } => revoke::check_deleted(aws()?, user).await,
             Step::ForgetLocal { profile } => local::check_forgotten(profile),
         }
@@ -481,6 +503,8 @@ impl Step {
             Step::GuardOwner { owner } => revoke::guard_owner(aws()?, cx, owner).await,
             Step::Repair(r) => r.apply(aws()?).await,
             Step::App(a) => a.apply(aws()?, cx).await,
+            Step::Rotate(r) => r.apply(cx).await,
+            Step::Access(a) => a.apply(aws()?, cx).await,
             Step::DeleteUser { user, .. } => revoke::delete_user(aws()?, cx, user).await,
             Step::ForgetLocal { profile } => local::forget(profile),
         }
