@@ -58,6 +58,8 @@ struct State {
     epoch: u64,
     /// Base profile -> when its key's age was last checked for rotation.
     rotation_checked: HashMap<String, Instant>,
+    /// The last desktop notices (also logged).
+    notices: Vec<String>,
 }
 
 pub struct Broker<U: Upstream> {
@@ -108,6 +110,7 @@ impl<U: Upstream> Broker<U> {
             mfa_failures: HashMap::new(),
             epoch: 0,
             rotation_checked: HashMap::new(),
+            notices: Vec::new(),
         };
         Arc::new(Self {
             upstream,

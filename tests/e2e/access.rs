@@ -67,5 +67,12 @@ e2e! {
         w.kw(&["access", "revoke", "ops", "--machine", "work", "--yes"]).ok();
         std::thread::sleep(Duration::from_secs(1));
         assert_denied(&list(&fresh), "s3:ListBucket");
+
+        // Long-expired grants are cleaned up by `keyward audit --fix`.
+        w.admin(&["plant-expired-jit", "ops", "alice-work"]);
+        let r = w.kw_admin(&["audit", "--admin", "--fix", "--yes", "--json", "--fail-on", "never", "--no-local"]).ok().json();
+        assert!(r.to_string().contains("jit-ops: remove expired just-in-time grants"), "{r:#}");
+        let trust = w.admin(&["role", "jit-ops"])["trust"].to_string();
+        assert!(!trust.contains("2020-01-01"), "{trust}");
     }
 }

@@ -127,6 +127,10 @@ e2e! {
             .args(["billing", BUCKET, &key])
             .ok();
         assert_eq!(example.stdout.trim(), "hello", "the README's boto3 example works");
+        let block = |text: &str| text.split("# --- README: app example ---").nth(1).and_then(|t| t.split("# --- end ---").next()).map(str::to_owned);
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/py/app_example.py")).unwrap();
+        assert_eq!(block(&readme), block(&script), "the README shows the code this test runs");
 
         let app = creds_of(&w, "billing");
         let r = attack(&w, &app, &json!([put("plain", None), put("other key", Some(&other_key)), put("app key", Some(&key))]));

@@ -128,6 +128,31 @@ fn setup_on_a_headless_machine_uses_an_encrypted_key_file_and_the_aws_cli_works(
         "ok",
         "the missing Secret Service is not needed: {doc}"
     );
+
+    // Rotation on the file store: a new key in a new file, same passphrase; one key left.
+    let e = w
+        .kw(&["rotate", "--profile", "alice-vm", "--passphrase-stdin"])
+        .stdin(b"not the passphrase\n".to_vec())
+        .fails()
+        .stderr;
+    assert!(e.contains("opens only with its passphrase"), "{e}");
+    w.kw(&["rotate", "--profile", "alice-vm", "--passphrase-stdin"])
+        .stdin(format!("{PASSPHRASE}\n").into_bytes())
+        .ok();
+    let rotated = files.get("alice-vm").unwrap().expect("the new key is open");
+    w.canary(rotated.expose_secret());
+    assert_ne!(rotated.id, key.id);
+    assert_eq!(
+        w.admin(&["user", "alice-vm"])["keys"],
+        serde_json::json!([rotated.id])
+    );
+    assert!(!files.exists("alice-vm.rotating"), "no staged copy is left");
+    w.kw(&["lock"]).ok();
+    w.kw(&["unlock", "--profile", "alice-vm", "--passphrase-stdin"])
+        .stdin(format!("{PASSPHRASE}\n").into_bytes())
+        .ok();
+    let id = w.aws("alice-vm", &["sts", "get-caller-identity"]);
+    assert_eq!(arn_of(&id), u["arn"], "the AWS CLI works with the new key");
     assert_eq!(line("key-store")["status"], "ok", "{doc}");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let doc = w.kw(&["doctor", "--offline", "--json"]).output();

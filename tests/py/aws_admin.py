@@ -418,6 +418,19 @@ def main():
         # A key IAM made whose secret nobody kept (a kill right after CreateAccessKey).
         boto3.client("iam").create_access_key(UserName=sys.argv[2])
         print("{}")
+    elif cmd == "plant-expired-jit":
+        # A grant of GROUP to MACHINE that ended in 2020, in keyward's shape.
+        iam = boto3.client("iam")
+        role = f"jit-{sys.argv[2]}"
+        trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        trust["Statement"] = [s for s in trust["Statement"] if s.get("Effect") == "Allow"]
+        user = f"arn:aws:iam::123456789012:user/keyward/{sys.argv[3]}"
+        trust["Statement"].append({"Sid": "JitOpsForAliceOld", "Effect": "Allow", "Principal": {"AWS": user},
+            "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}, "StringEquals": {"sts:SourceIdentity": sys.argv[3]},
+                          "DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}})
+        iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(trust))
+        print("{}")
     elif cmd == "instance-profile":
         iam = boto3.client("iam")
         try:

@@ -282,3 +282,45 @@ pub fn trusts(s: &Snapshot) -> Vec<Finding> {
         })
         .collect()
 }
+
+/// Just-in-time grants past their expiry (and the longest session): AWS already denies
+/// them; their statements only clutter the role's trust and the role guard.
+pub fn expired_jit(s: &Snapshot) -> Vec<Finding> {
+    use crate::iam::jit;
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    for r in s
+        .roles
+        .iter()
+        .filter(|r| r.path == crate::iam::documents::PATH)
+    {
+        let (Some(group), Some(trust)) = (r.name.strip_prefix(jit::PREFIX), r.trust.as_ref())
+        else {
+            continue;
+        };
+        let expired: Vec<String> = jit::trust_grants(group, trust)
+            .into_iter()
+            .filter(|g| g.prunable(now))
+            .map(|g| g.machine)
+            .collect();
+        if !expired.is_empty() {
+            out.push(
+                Finding::new(
+                    Severity::Low,
+                    "jit-expired",
+                    format!(
+                        "expired just-in-time grants of {group} to {} (AWS denies them already)",
+                        expired.join(", ")
+                    ),
+                    format!("role {}", r.name),
+                    "`keyward audit --fix` removes them from the trust and the role guard",
+                )
+                .repair(Repair::PruneJit {
+                    group: group.to_owned(),
+                    account: s.account.clone(),
+                }),
+            );
+        }
+    }
+    out
+}

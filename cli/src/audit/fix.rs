@@ -54,11 +54,28 @@ pub enum FixPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "repair", rename_all = "snake_case")]
 pub enum Repair {
-    BlockPublicAccess { bucket: String },
-    StripPrincipals { home: Home, ids: Vec<String> },
-    DenyUnencrypted { bucket: String },
-    DeactivateOldKeys { user: String, max_age_days: u64 },
-    DeleteInactiveKeys { user: String },
+    BlockPublicAccess {
+        bucket: String,
+    },
+    StripPrincipals {
+        home: Home,
+        ids: Vec<String>,
+    },
+    DenyUnencrypted {
+        bucket: String,
+    },
+    DeactivateOldKeys {
+        user: String,
+        max_age_days: u64,
+    },
+    DeleteInactiveKeys {
+        user: String,
+    },
+    /// Expired just-in-time grants of a group out of its role's trust and the guard.
+    PruneJit {
+        group: String,
+        account: String,
+    },
 }
 
 pub const ENCRYPTION_SID: &str = "KeywardDenyUnencryptedUploads";
@@ -72,6 +89,7 @@ impl Repair {
             Repair::DenyUnencrypted { .. } => StepId::DenyUnencrypted,
             Repair::DeactivateOldKeys { .. } => StepId::DeactivateOldKeys,
             Repair::DeleteInactiveKeys { .. } => StepId::DeleteInactiveKeys,
+            Repair::PruneJit { .. } => StepId::PruneJit,
         }
     }
 
@@ -88,6 +106,12 @@ impl Repair {
                 format!("{user}: deactivate keys older than {max_age_days} days")
             }
             Repair::DeleteInactiveKeys { user } => format!("{user}: delete its inactive keys"),
+            Repair::PruneJit { group, .. } => {
+                format!(
+                    "{}: remove expired just-in-time grants",
+                    crate::iam::jit::role_name(group)
+                )
+            }
         }
     }
 
@@ -135,6 +159,14 @@ impl Repair {
                     done("none")
                 } else {
                     todo(&format!("{n} key(s)"))
+                }
+            }
+            Repair::PruneJit { group, account } => {
+                let (trust, guard, new_trust, new_guard) = jit_docs(aws, group, account).await?;
+                if trust == new_trust && guard == new_guard {
+                    done("none expired")
+                } else {
+                    todo("remove them")
                 }
             }
         }
@@ -191,8 +223,39 @@ impl Repair {
                 }
                 Ok(format!("deleted {}", keys.len()))
             }
+            Repair::PruneJit { group, account } => {
+                let (_, _, trust, guard) = jit_docs(aws, group, account).await?;
+                let arns = crate::iam::documents::Arns::new(account);
+                roles::set_trust(aws, &crate::iam::jit::role_name(group), &trust).await?;
+                roles::set_managed_policy(
+                    aws,
+                    &arns.policy(crate::iam::documents::ROLE_GUARD_POLICY),
+                    &guard,
+                )
+                .await?;
+                Ok("removed".into())
+            }
         }
     }
+}
+
+/// A JIT role's trust and the role guard, as they are and without expired grants.
+async fn jit_docs(aws: &Aws, group: &str, account: &str) -> Result<(Value, Value, Value, Value)> {
+    use crate::iam::{documents as docs, jit};
+    let arns = docs::Arns::new(account);
+    let now = chrono::Utc::now();
+    let role = roles::get_role(aws, &jit::role_name(group))
+        .await?
+        .context("the JIT role is gone")?;
+    let grants: Vec<jit::Grant> = jit::trust_grants(group, &role.trust)
+        .into_iter()
+        .filter(|g| !g.prunable(now))
+        .collect();
+    let guard = roles::managed_policy(aws, &arns.policy(docs::ROLE_GUARD_POLICY))
+        .await?
+        .context("keyward-role-guard is missing")?;
+    let (new_trust, new_guard) = (jit::trust(&arns, &grants), jit::prune_guard(&guard, now));
+    Ok((role.trust, guard, new_trust, new_guard))
 }
 
 async fn bpa_on(aws: &Aws, bucket: &str) -> bool {

@@ -284,7 +284,7 @@ async fn add(a: &AddArgs) -> Result<()> {
             group: app.id(),
         });
     }
-    if !a.run.json && (a.run.dry_run || !a.run.yes) {
+    if !a.run.json {
         show::print_documents(&actor.cx.arns, &app, &machines, &admins);
     }
     let report = execute(&plan, &actor.cx, a.run).await?;

@@ -151,6 +151,7 @@ async fn collect(
         Ok(snap) => {
             checked("rights", Ok(audit::rights::findings(snap)));
             checked("trust policies", Ok(audit::data::trusts(snap)));
+            checked("just-in-time grants", Ok(audit::data::expired_jit(snap)));
         }
         Err(e) => checked("rights", Err(anyhow::anyhow!("{e:#}"))),
     }

@@ -5,13 +5,15 @@
 
 use std::ffi::OsString;
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use keyward_daemon::config::Config;
 use keyward_proto::client::Client;
 use keyward_proto::credential_process::{fetch, Prompt};
+use keyward_proto::MIN_REMAINING_SECS;
 use serde::Deserialize;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -77,8 +79,7 @@ fn session(profile: &str, prompt: Prompt) -> Result<Session, String> {
 }
 
 /// The container-credentials JSON the SDKs read.
-fn container_body(profile: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-    let s = session(profile, Prompt::Never)?;
+fn container_body(s: &Session) -> Zeroizing<Vec<u8>> {
     let body = serde_json::json!({
         "AccessKeyId": s.access_key_id,
         "SecretAccessKey": s.secret_access_key,
@@ -88,7 +89,37 @@ fn container_body(profile: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     let mut text = body.to_string();
     let out = Zeroizing::new(text.as_bytes().to_vec());
     text.zeroize();
-    Ok(out)
+    out
+}
+
+/// What the endpoint serves: the last answer while it has 15 minutes left (the rule
+/// the daemon follows), else a fresh one from the daemon.
+fn cached_source(profile: String) -> impl Fn() -> Result<Zeroizing<Vec<u8>>, String> + Send + Sync {
+    let cache: Mutex<Option<(Zeroizing<Vec<u8>>, SystemTime)>> = Mutex::new(None);
+    move || {
+        let mut held = cache
+            .lock()
+            .map_err(|_| "the endpoint's cache broke".to_owned())?;
+        let fresh_enough = |until: &SystemTime| {
+            until
+                .duration_since(SystemTime::now())
+                .is_ok_and(|left| left.as_secs() >= MIN_REMAINING_SECS)
+        };
+        if let Some((body, until)) = held.as_ref() {
+            if fresh_enough(until) {
+                return Ok(body.clone());
+            }
+        }
+        let s = session(&profile, Prompt::Never)?;
+        let until = s
+            .expiration
+            .as_deref()
+            .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+            .map_or(SystemTime::UNIX_EPOCH, SystemTime::from);
+        let body = container_body(&s);
+        *held = Some((body.clone(), until));
+        Ok(body)
+    }
 }
 
 pub fn exec(a: &ExecArgs) -> Result<()> {
@@ -145,7 +176,7 @@ pub fn exec(a: &ExecArgs) -> Result<()> {
     drop(first);
     let profile = a.profile.clone();
     // A container's processes are another uid (its root): the token alone guards then.
-    let endpoint = Endpoint::start(Arc::new(move || container_body(&profile)), !a.docker)
+    let endpoint = Endpoint::start(Arc::new(cached_source(profile)), !a.docker)
         .context("cannot open the loopback endpoint")?;
     if a.docker {
         println!(

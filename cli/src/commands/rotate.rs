@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use keyward_daemon::config::{Config, Profile};
+use keyward_daemon::keychain::StoreKind;
 
 use super::{execute, RunMode};
 use crate::clients::Aws;
@@ -26,6 +27,9 @@ pub struct RotateArgs {
     /// Only when the key is older than `rotate_after` (keyward's config, default 90d)
     #[arg(long)]
     auto: bool,
+    /// Read the key file's passphrase from the first line of stdin (encrypted-file store)
+    #[arg(long)]
+    passphrase_stdin: bool,
 }
 
 pub fn rotate(a: &RotateArgs) -> Result<()> {
@@ -42,6 +46,15 @@ pub fn rotate(a: &RotateArgs) -> Result<()> {
             base.mfa_serial.rsplit('/').next().unwrap_or_default().to_owned()
         });
         let account = base.mfa_serial.split(':').nth(4).unwrap_or_default().to_owned();
+        if keychain::profile_store()?.kind_of(&profile) == StoreKind::EncryptedFile {
+            if a.auto {
+                println!("the key of `{profile}` is in an encrypted file: `keyward rotate` in a terminal rotates it (it needs the passphrase)");
+                return Ok(());
+            }
+            // New keys go to files sealed with the same passphrase, checked first.
+            let args = keychain::StoreArgs { store: Some(StoreKind::EncryptedFile), passphrase_stdin: a.passphrase_stdin };
+            keychain::choose(&args, Some(&profile), a.run.json)?;
+        }
         let machine = Aws::from_keyward_profile(&profile, None).await?;
         if a.auto {
             let after = cfg.rotate_after().map_err(anyhow::Error::msg)?;

@@ -122,6 +122,18 @@ pub fn guard_with(a: &Arns, guard: &Value, grant: &Grant, now: DateTime<Utc>) ->
     out
 }
 
+/// The role guard without prunable JIT statements.
+pub fn prune_guard(guard: &Value, now: DateTime<Utc>) -> Value {
+    let mut out = guard.clone();
+    let keep: Vec<Value> = policy::statements(guard)
+        .into_iter()
+        .filter(|s| !is_jit(s) || !guard_prunable(s, now))
+        .cloned()
+        .collect();
+    out["Statement"] = Value::Array(keep);
+    out
+}
+
 fn guard_prunable(st: &Value, now: DateTime<Utc>) -> bool {
     parse_time(&st["Condition"]["DateGreaterThan"]["aws:CurrentTime"])
         .is_some_and(|t| t + chrono::Duration::hours(1) < now)

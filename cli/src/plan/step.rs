@@ -182,6 +182,7 @@ pub enum StepId {
     DenyUnencrypted,
     DeactivateOldKeys,
     DeleteInactiveKeys,
+    PruneJit,
     DeleteUser,
     ForgetLocal,
     AppKey,

@@ -35,7 +35,20 @@ impl<U: Upstream> Broker<U> {
 
     pub(super) fn notify(&self, body: &str) {
         tracing::info!(notice = %body.escape_debug(), "notice");
+        {
+            let mut st = self.state();
+            if st.notices.len() >= 20 {
+                st.notices.remove(0);
+            }
+            st.notices.push(body.to_owned());
+        }
         keyward_proto::notify::notify(body, self.notices_on());
+    }
+
+    /// The last notices shown (newest last).
+    #[cfg(test)]
+    pub(crate) fn notices(&self) -> Vec<String> {
+        self.state().notices.clone()
     }
 
     /// After serving `base`'s own session: maybe run `keyward rotate --auto`.
@@ -88,25 +101,35 @@ impl<U: Upstream> Broker<U> {
     /// A new MFA session for `name`: a notice 10 minutes before it ends, if it is
     /// still the one held then.
     pub(super) fn schedule_notice(self: &Arc<Self>, name: &str, session: &Arc<Session>) {
-        let left = session.remaining(SystemTime::now());
-        let Some(wait) = left.checked_sub(NOTICE_AHEAD) else {
+        let Some(wait) = notice_wait(session.remaining(SystemTime::now())) else {
             return;
         };
         let (this, name, session) = (self.clone(), name.to_owned(), session.clone());
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
-            let current = this
-                .state()
-                .sessions
-                .get(&name)
-                .is_some_and(|s| Arc::ptr_eq(s, &session));
-            if current {
-                this.notify(&format!(
-                    "the MFA session of `{name}` ends in 10 minutes; `keyward login --profile {name}` starts a new one"
-                ));
-            }
+            this.notice_if_current(&name, &session);
         });
     }
+
+    /// The session-ending notice, unless `session` is no longer the one held (a new
+    /// login, or `lock`).
+    pub(super) fn notice_if_current(&self, name: &str, session: &Arc<Session>) {
+        let current = self
+            .state()
+            .sessions
+            .get(name)
+            .is_some_and(|s| Arc::ptr_eq(s, session));
+        if current {
+            self.notify(&format!(
+                "the MFA session of `{name}` ends in 10 minutes; `keyward login --profile {name}` starts a new one"
+            ));
+        }
+    }
+}
+
+/// How long to wait before a session with `left` to live gets its notice.
+pub fn notice_wait(left: Duration) -> Option<Duration> {
+    left.checked_sub(NOTICE_AHEAD)
 }
 
 #[cfg(test)]
@@ -124,5 +147,14 @@ mod tests {
             Duration::from_secs(30)
         );
         assert_eq!(check_every(Duration::from_secs(1)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_notice_waits_until_ten_minutes_are_left() {
+        assert_eq!(
+            notice_wait(Duration::from_secs(16 * 60)),
+            Some(Duration::from_secs(6 * 60))
+        );
+        assert_eq!(notice_wait(Duration::from_secs(9 * 60)), None);
     }
 }

@@ -336,72 +336,33 @@ async fn a_key_check_that_finds_the_key_gone_drops_every_session() {
     assert_eq!(st.revoked, vec!["dev".to_owned()]);
     let e = f.broker.credentials("short", true).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::KeyRevoked);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiters_share_a_refused_code_instead_of_trying_their_own() {
-    let f = fixture(Fake {
-        delay_ms: 20,
-        ..Fake::default()
-    });
-    let tasks = waiters(&f, 20);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    f.fake
-        .failures
-        .lock()
-        .unwrap()
-        .push_back(StsError::InvalidMfa("bad code".into()));
-    let e = f
-        .broker
-        .submit_mfa("dev", code("999999"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::MfaInvalid);
-    let mut kinds = Vec::new();
-    for t in tasks {
-        kinds.push(t.await.unwrap().unwrap_err().kind);
-    }
-    assert_eq!(
-        kinds
-            .iter()
-            .filter(|k| **k == ErrorKind::MfaRequired)
-            .count(),
-        1,
-        "one prompt: {kinds:?}"
+    let notices = f.broker.notices();
+    assert_eq!(notices.len(), 1, "once, not at every check: {notices:?}");
+    assert!(
+        notices[0].contains("`dev` was revoked or deleted"),
+        "{notices:?}"
     );
-    assert_eq!(
-        kinds
-            .iter()
-            .filter(|k| **k == ErrorKind::MfaInvalid)
-            .count(),
-        19,
-        "the rest share the refusal: {kinds:?}"
-    );
-    assert_eq!(
-        f.fake.gst.load(Ordering::SeqCst),
-        1,
-        "one code sent, not twenty"
-    );
-    // A new request afterwards may prompt again.
-    let e = f.broker.credentials("dev", false).await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::MfaRequired);
 }
 
 #[tokio::test]
-async fn lock_keeps_the_revoked_mark_unless_the_key_changed() {
+async fn the_session_ending_notice_is_for_the_session_still_held() {
     let f = fixture(Fake::default());
-    f.fake
-        .failures
-        .lock()
-        .unwrap()
-        .push_back(StsError::KeyInvalid("gone".into()));
-    let _ = f.broker.submit_mfa("dev", code("123456")).await;
-    f.broker.lock(false);
-    assert_eq!(
-        f.broker.status().revoked,
-        vec!["dev".to_owned()],
-        "a plain lock keeps it"
+    *f.fake.lifetime.lock().unwrap() = Some(Duration::from_secs(16 * 60));
+    f.broker.submit_mfa("dev", code("123456")).await.unwrap();
+    let held = f.broker.state().sessions.get("dev").cloned().unwrap();
+    f.broker.notice_if_current("dev", &held);
+    let notices = f.broker.notices();
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.contains("`dev` ends in 10 minutes")),
+        "{notices:?}"
     );
-    f.broker.lock(true);
-    assert!(f.broker.status().revoked.is_empty(), "a new key clears it");
+    f.broker.lock(false);
+    f.broker.notice_if_current("dev", &held);
+    assert_eq!(
+        f.broker.notices().len(),
+        1,
+        "a locked session gets no notice"
+    );
 }
