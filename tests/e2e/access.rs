@@ -50,6 +50,17 @@ e2e! {
         work.kw(&["profile", "add", "ops", "--role-arn", "arn:aws:iam::123456789012:role/keyward/jit-ops", "--source", "alice-work"]).ok();
         let ops = creds_of(&work, "ops");
         assert_allowed(&list(&ops));
+        // Whatever the group grants (here iam:*), a JIT session cannot lift its own
+        // expiry, extend its trust, mint lasting credentials, or chain into a role.
+        let r = attack(&work, &ops, &json!([
+            call("guard", "iam", "create_policy_version", &json!({"PolicyArn": guard, "PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[]}", "SetAsDefault": true})),
+            call("trust", "iam", "update_assume_role_policy", &json!({"RoleName": "jit-ops", "PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"})),
+            call("backdoor", "iam", "create_user", &json!({"UserName": "backdoor"})),
+            call("chain", "sts", "assume_role", &json!({"RoleArn": "arn:aws:iam::123456789012:role/keyward/jit-ops", "RoleSessionName": "alice-work", "SourceIdentity": "alice-work"})),
+        ]));
+        for (i, action) in ["iam:CreatePolicyVersion", "iam:UpdateAssumeRolePolicy", "iam:CreateUser", "sts:AssumeRole"].iter().enumerate() {
+            assert_denied(&r[i], action);
+        }
 
         // The computer goes off; the clock passes the expiry.
         work.stop_daemon();

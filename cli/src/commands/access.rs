@@ -154,12 +154,15 @@ async fn change(
         machine: machine.clone(),
         until: until.unwrap_or(now),
     };
+    // The expiry first: a trust written without it would be a grant with no end.
+    plan.push(Step::Access(AccessStep::Guard {
+        grant: grant.clone(),
+    }));
     plan.push(Step::Access(AccessStep::Trust {
         group: group.to_owned(),
         machine: machine.clone(),
-        grant: until.map(|_| grant.clone()),
+        grant: until.map(|_| grant),
     }));
-    plan.push(Step::Access(AccessStep::Guard { grant }));
     let verb = if until.is_some() { "grant" } else { "revoke" };
     finish(
         &execute(&plan, &actor.cx, run).await?,

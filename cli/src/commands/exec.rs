@@ -5,15 +5,13 @@
 
 use std::ffi::OsString;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use keyward_daemon::config::Config;
 use keyward_proto::client::Client;
 use keyward_proto::credential_process::{fetch, Prompt};
-use keyward_proto::MIN_REMAINING_SECS;
 use serde::Deserialize;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -24,7 +22,7 @@ use crate::local::profiles;
 pub const NESTED_VAR: &str = "KEYWARD_EXEC";
 
 /// What a tool might take credentials from instead of ours.
-const SHADOWING: [&str; 9] = [
+const SHADOWING: [&str; 12] = [
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -34,6 +32,9 @@ const SHADOWING: [&str; 9] = [
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
     "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
 ];
 
 #[derive(Args)]
@@ -92,34 +93,10 @@ fn container_body(s: &Session) -> Zeroizing<Vec<u8>> {
     out
 }
 
-/// What the endpoint serves: the last answer while it has 15 minutes left (the rule
-/// the daemon follows), else a fresh one from the daemon.
-fn cached_source(profile: String) -> impl Fn() -> Result<Zeroizing<Vec<u8>>, String> + Send + Sync {
-    let cache: Mutex<Option<(Zeroizing<Vec<u8>>, SystemTime)>> = Mutex::new(None);
-    move || {
-        let mut held = cache
-            .lock()
-            .map_err(|_| "the endpoint's cache broke".to_owned())?;
-        let fresh_enough = |until: &SystemTime| {
-            until
-                .duration_since(SystemTime::now())
-                .is_ok_and(|left| left.as_secs() >= MIN_REMAINING_SECS)
-        };
-        if let Some((body, until)) = held.as_ref() {
-            if fresh_enough(until) {
-                return Ok(body.clone());
-            }
-        }
-        let s = session(&profile, Prompt::Never)?;
-        let until = s
-            .expiration
-            .as_deref()
-            .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
-            .map_or(SystemTime::UNIX_EPOCH, SystemTime::from);
-        let body = container_body(&s);
-        *held = Some((body.clone(), until));
-        Ok(body)
-    }
+/// What the endpoint serves: the daemon's answer, asked each time (it caches, and
+/// `keyward lock` reaches a running command at once).
+fn daemon_source(profile: String) -> impl Fn() -> Result<Zeroizing<Vec<u8>>, String> + Send + Sync {
+    move || session(&profile, Prompt::Never).map(|s| container_body(&s))
 }
 
 pub fn exec(a: &ExecArgs) -> Result<()> {
@@ -151,6 +128,10 @@ pub fn exec(a: &ExecArgs) -> Result<()> {
             c.env_remove(v);
         }
         c.env(NESTED_VAR, &a.profile);
+        // A `[default]` profile or a credentials file would come before the endpoint in
+        // every SDK's chain: CMD sees neither, so it runs as this profile and no other.
+        c.env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
         if let Some(r) = entry.region.as_deref() {
             if std::env::var_os("AWS_REGION").is_none()
                 && std::env::var_os("AWS_DEFAULT_REGION").is_none()
@@ -175,8 +156,8 @@ pub fn exec(a: &ExecArgs) -> Result<()> {
     }
     drop(first);
     let profile = a.profile.clone();
-    // A container's processes are another uid (its root): the token alone guards then.
-    let endpoint = Endpoint::start(Arc::new(cached_source(profile)), !a.docker)
+    // A container's processes run as its root: uid 0 may ask too, with the token.
+    let endpoint = Endpoint::start(Arc::new(daemon_source(profile)), a.docker)
         .context("cannot open the loopback endpoint")?;
     if a.docker {
         println!(

@@ -42,6 +42,18 @@ pub fn rotate(a: &RotateArgs) -> Result<()> {
         let Ok(Profile::Base(base)) = cfg.resolve(&profile) else {
             bail!("`{profile}` is not a base profile; rotate the key of the profile it uses (`keyward profile list`)");
         };
+        keyward_daemon::config::validate_name(&staging(&profile)).map_err(|_| {
+            anyhow::anyhow!("the profile name `{profile}` is too long to stage a new key beside it (64 characters with `.rotating`)")
+        })?;
+        // One rotation of a profile at a time: the daemon's and yours never interleave.
+        let _lock = match rotation_lock(&profile)? {
+            Some(l) => l,
+            None if a.auto => {
+                println!("a rotation of `{profile}` is already running");
+                return Ok(());
+            }
+            None => bail!("a rotation of `{profile}` is already running (keywardd's, or another terminal's); let it finish, then run `keyward rotate` again if needed"),
+        };
         let user = base.iam_user.clone().unwrap_or_else(|| {
             base.mfa_serial.rsplit('/').next().unwrap_or_default().to_owned()
         });
@@ -102,6 +114,23 @@ pub fn rotate(a: &RotateArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The rotation lock of `profile` (a file in the private runtime directory), or
+/// `None` while another process holds it.
+fn rotation_lock(profile: &str) -> Result<Option<std::fs::File>> {
+    use rustix::fs::{flock, FlockOperation};
+    let dir = keyward_proto::paths::ensure_runtime_dir()
+        .context("cannot open keyward's runtime directory")?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("rotate-{profile}.lock")))
+        .context("cannot open the rotation lock")?;
+    Ok(flock(&file, FlockOperation::NonBlockingLockExclusive)
+        .is_ok()
+        .then_some(file))
 }
 
 /// `Some(age)` when the stored key is younger than `after` and no rotation is half

@@ -21,6 +21,8 @@ use super::documents::{sid_part, Arns};
 use super::policy;
 
 pub const PREFIX: &str = "jit-";
+/// The JIT role's own denies, beside the group's copied policies.
+pub const LIMITS: &str = "keyward-jit-limits";
 /// On the JIT role: the group it stands for.
 pub const TAG_JIT: &str = "keyward-jit";
 const SID_PREFIX: &str = "Jit";
@@ -68,6 +70,23 @@ impl Grant {
                              "ArnEquals": {"aws:PrincipalArn": a.role(&role_name(&self.group))},
                              "DateGreaterThan": {"aws:CurrentTime": self.until_text()}}})
     }
+}
+
+/// What a JIT session may never do, whatever the group grants: touch keyward's
+/// pieces (its expiry lives in the role guard and the trust), chain into another role
+/// (whose session would outlive the expiry), or mint credentials that outlive it.
+pub fn limits(a: &Arns) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "NeverTouchKeyward", "Effect": "Deny", "Action": "iam:*",
+         "Resource": [a.policy("*"), a.role("*"), a.user("*")]},
+        {"Sid": "NoSessionOutlivesTheGrant", "Effect": "Deny",
+         "Action": ["sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity",
+                    "sts:GetFederationToken", "sts:GetSessionToken"], "Resource": "*"},
+        {"Sid": "NoCredentialOutlivesTheGrant", "Effect": "Deny",
+         "Action": ["iam:CreateUser", "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile",
+                    "iam:CreateServiceSpecificCredential", "iam:UploadSSHPublicKey", "iam:CreateRole",
+                    "iam:UpdateAssumeRolePolicy", "iam:PassRole"], "Resource": "*"}
+    ]})
 }
 
 fn is_jit(st: &Value) -> bool {
@@ -142,8 +161,9 @@ fn guard_prunable(st: &Value, now: DateTime<Utc>) -> bool {
 /// `new` with the JIT statements of `old` carried over (other writers of the guard
 /// rebuild it from its revocation record).
 pub fn keep_guard_grants(old: Option<&Value>, mut new: Value) -> Value {
+    let now = Utc::now();
     for st in old.map(policy::statements).unwrap_or_default() {
-        if is_jit(st) {
+        if is_jit(st) && !guard_prunable(st, now) {
             policy::upsert_statement(&mut new, st.clone());
         }
     }

@@ -1,15 +1,19 @@
 //! The loopback container-credentials endpoint of `keyward exec`: what the AWS SDKs
 //! call through `AWS_CONTAINER_CREDENTIALS_FULL_URI`. It lives as long as the command.
 //!
-//! Every request must: come from this user's uid (looked up in /proc/net/tcp), be a
+//! Every request must: come from this user's uid (the kernel's socket diagnostics), be a
 //! GET, name `127.0.0.1:PORT` or `localhost:PORT` as its Host (a DNS-rebinding page
 //! names its own host), and carry the 256-bit token, compared in constant time. The
 //! answer carries no CORS header, so no web page can read it.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Requests served at once; more are closed unanswered.
+const MAX_CONNECTIONS: usize = 64;
 
 use rand::RngCore as _;
 use subtle::ConstantTimeEq as _;
@@ -25,21 +29,36 @@ pub struct Endpoint {
 pub type Source = dyn Fn() -> Result<Zeroizing<Vec<u8>>, String> + Send + Sync;
 
 impl Endpoint {
-    /// Binds 127.0.0.1 on a random port and serves from a thread. `check_uid` off
-    /// lets another uid in (a container's root), with the token still required.
-    pub fn start(source: Arc<Source>, check_uid: bool) -> std::io::Result<Self> {
+    /// Binds 127.0.0.1 on a random port and serves from a thread. `also_root` lets
+    /// uid 0 in too (a container's root), with the token still required.
+    pub fn start(source: Arc<Source>, also_root: bool) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = listener.local_addr()?.port();
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let token = Arc::new(Zeroizing::new(data_encoding::HEXLOWER.encode(&raw)));
         let served = Arc::clone(&token);
+        let busy = Arc::new(AtomicUsize::new(0));
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (source, token) = (Arc::clone(&source), Arc::clone(&served));
-                std::thread::spawn(move || {
-                    let _ = handle(stream, port, &token, &*source, check_uid);
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else {
+                    // Out of file descriptors: wait instead of spinning.
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                };
+                if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    continue; // dropped: closed at once
+                }
+                let (source, token, busy) =
+                    (Arc::clone(&source), Arc::clone(&served), Arc::clone(&busy));
+                let spawned = std::thread::Builder::new().spawn(move || {
+                    let _ = handle(stream, port, &token, &*source, also_root);
+                    busy.fetch_sub(1, Ordering::SeqCst);
                 });
+                if spawned.is_err() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
             }
         });
         Ok(Self { port, token })
@@ -70,20 +89,17 @@ fn handle(
     port: u16,
     token: &str,
     source: &Source,
-    check_uid: bool,
+    also_root: bool,
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    if check_uid {
-        let me = rustix::process::getuid().as_raw();
-        let peer = stream.peer_addr()?;
-        let local = stream.local_addr()?;
-        if peer_uid(local, peer) != Some(me) {
-            return refuse(
-                &mut stream,
-                "403 Forbidden",
-                "only this user's processes may ask",
-            );
-        }
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let me = rustix::process::getuid().as_raw();
+    let uid = peer_uid(stream.local_addr()?, stream.peer_addr()?);
+    if uid != Some(me) && !(also_root && uid == Some(0)) {
+        return refuse(
+            &mut stream,
+            "403 Forbidden",
+            "only this user's processes may ask",
+        );
     }
     let head = read_head(&mut stream)?;
     let Some(req) = Request::parse(&head) else {
@@ -124,11 +140,18 @@ fn escape(s: &str) -> String {
         .collect()
 }
 
-/// The request head, up to 16 KiB.
+/// The request head, up to 16 KiB, within 5 s however slowly it trickles in.
 fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        if std::time::Instant::now() > deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request too slow",
+            ));
+        }
         let n = stream.read(&mut buf)?;
         if n == 0 {
             break;
@@ -166,24 +189,86 @@ impl Request {
     }
 }
 
-/// The uid owning the client end of a loopback TCP connection, from /proc/net/tcp.
+/// The uid owning the client end of a loopback TCP connection: asked of the kernel's
+/// socket diagnostics (one socket, microseconds), else read from /proc/net/tcp (which
+/// the kernel writes whole, about 2 ms).
 fn peer_uid(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => Some(format!(
-            "{:08X}:{:04X}",
-            u32::from_ne_bytes(v4.ip().octets()),
-            v4.port()
-        )),
-        SocketAddr::V6(_) => None,
+    let (SocketAddr::V4(local), SocketAddr::V4(peer)) = (local, peer) else {
+        return None;
     };
-    let (client, server) = (hex(peer)?, hex(local)?);
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        (f.get(1) == Some(&client.as_str()) && f.get(2) == Some(&server.as_str()))
-            .then(|| f.get(7)?.parse().ok())
-            .flatten()
-    })
+    sock_diag_uid(local, peer).or_else(|| proc_uid(local, peer))
+}
+
+/// `SOCK_DIAG_BY_FAMILY` for the client's socket (source = the peer, destination =
+/// us): an `inet_diag_req_v2` in a netlink message; the answer's `idiag_uid`.
+fn sock_diag_uid(local: SocketAddrV4, peer: SocketAddrV4) -> Option<u32> {
+    use rustix::net::{
+        netlink, recv, sendto, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType,
+    };
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLMSG_ERROR: u16 = 2;
+    let mut req = Vec::with_capacity(72);
+    req.extend_from_slice(&72u32.to_ne_bytes());
+    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    req.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    req.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+    req.extend_from_slice(&[2, 6, 0, 0]); // AF_INET, IPPROTO_TCP, no extensions
+    req.extend_from_slice(&u32::MAX.to_ne_bytes()); // any state
+    req.extend_from_slice(&peer.port().to_be_bytes());
+    req.extend_from_slice(&local.port().to_be_bytes());
+    for ip in [peer.ip(), local.ip()] {
+        req.extend_from_slice(&ip.octets());
+        req.extend_from_slice(&[0; 12]);
+    }
+    req.extend_from_slice(&0u32.to_ne_bytes()); // any interface
+    req.extend_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
+    let fd = rustix::net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        Some(netlink::SOCK_DIAG),
+    )
+    .ok()?;
+    sendto(
+        &fd,
+        &req,
+        SendFlags::empty(),
+        &netlink::SocketAddrNetlink::new(0, 0),
+    )
+    .ok()?;
+    let mut buf = [0u8; 512];
+    let (_, n) = recv(&fd, &mut buf, RecvFlags::empty()).ok()?;
+    let msg_type = u16::from_ne_bytes([buf[4], buf[5]]);
+    if n < 88 || msg_type == NLMSG_ERROR || msg_type != SOCK_DIAG_BY_FAMILY {
+        return None;
+    }
+    // The answer names the socket it describes: it must be the one asked about.
+    let answered =
+        buf[20..22] == peer.port().to_be_bytes() && buf[22..24] == local.port().to_be_bytes();
+    answered.then(|| u32::from_ne_bytes([buf[80], buf[81], buf[82], buf[83]]))
+}
+
+fn proc_uid(local: SocketAddrV4, peer: SocketAddrV4) -> Option<u32> {
+    let hex = |a: SocketAddrV4| {
+        format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(a.ip().octets()),
+            a.port()
+        )
+    };
+    let (client, server) = (hex(peer), hex(local));
+    let table = std::io::BufReader::new(std::fs::File::open("/proc/net/tcp").ok()?);
+    std::io::BufRead::lines(table)
+        .skip(1)
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.get(1) == Some(&client.as_str()) && f.get(2) == Some(&server.as_str()))
+                .then(|| f.get(7)?.parse().ok())
+                .flatten()
+        })
 }
 
 #[cfg(test)]
@@ -206,14 +291,94 @@ mod tests {
         assert!(Request::parse(b"\xff\xfe").is_none());
     }
 
+    /// `curl` as uid `who` (through setpriv), the token on stdin: its status code.
+    fn curl_as(who: Option<u32>, url: &str, token: &str) -> String {
+        use std::io::Write as _;
+        let mut c = match who {
+            Some(uid) => {
+                let mut c = std::process::Command::new("setpriv");
+                c.args([
+                    format!("--reuid={uid}"),
+                    format!("--regid={uid}"),
+                    "--clear-groups".into(),
+                    "curl".into(),
+                ]);
+                c
+            }
+            None => std::process::Command::new("curl"),
+        };
+        c.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "@-",
+            url,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("curl");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("Authorization: {token}\n").as_bytes())
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    }
+
+    #[test]
+    fn another_uid_is_refused_even_with_the_token() {
+        if rustix::process::getuid().as_raw() != 0
+            || std::process::Command::new("setpriv")
+                .arg("--version")
+                .output()
+                .is_err()
+        {
+            eprintln!("SKIPPED: needs root and setpriv to run curl as another uid (the e2e exec test checks it too)");
+            return;
+        }
+        let ep = Endpoint::start(Arc::new(|| Ok(Zeroizing::new(b"{}".to_vec()))), false).unwrap();
+        assert_eq!(curl_as(None, &ep.url(), ep.token()), "200");
+        assert_eq!(curl_as(Some(65534), &ep.url(), ep.token()), "403");
+        assert_eq!(curl_as(None, &ep.url(), "wrong"), "401");
+        let docker =
+            Endpoint::start(Arc::new(|| Ok(Zeroizing::new(b"{}".to_vec()))), true).unwrap();
+        assert_eq!(
+            curl_as(Some(65534), &docker.url(), docker.token()),
+            "403",
+            "--docker lets root in, not everyone"
+        );
+    }
+
     #[test]
     fn the_peer_of_a_loopback_connection_is_this_uid() {
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (s, _) = l.accept().unwrap();
+        let me = Some(rustix::process::getuid().as_raw());
         assert_eq!(
             peer_uid(s.local_addr().unwrap(), s.peer_addr().unwrap()),
-            Some(rustix::process::getuid().as_raw())
+            me
+        );
+        let (SocketAddr::V4(l), SocketAddr::V4(p)) =
+            (s.local_addr().unwrap(), s.peer_addr().unwrap())
+        else {
+            panic!("IPv4")
+        };
+        assert_eq!(
+            sock_diag_uid(l, p),
+            me,
+            "the kernel's socket diagnostics answer"
+        );
+        assert_eq!(proc_uid(l, p), me, "and /proc/net/tcp agrees");
+        let unknown = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1);
+        assert_eq!(
+            sock_diag_uid(l, unknown),
+            None,
+            "no such connection, no uid"
         );
         drop(c);
     }

@@ -85,7 +85,7 @@ impl AccessStep {
         let todo = |s: &str| Ok(State::ToDo(s.into()));
         let done = |s: &str| Ok(State::Done(s.into()));
         match self {
-            AccessStep::Role { group } => role_state(aws, group).await,
+            AccessStep::Role { group } => role_state(aws, cx, group).await,
             AccessStep::Whitelist { group } => {
                 if account::whitelists(aws).await?.groups.contains(group) {
                     done("whitelisted")
@@ -152,10 +152,17 @@ impl AccessStep {
             bail!("there is no role {name}; `keyward access enable {group} --admin-profile P` makes it");
         };
         let now = Utc::now();
-        let mut grants: Vec<Grant> = jit::trust_grants(group, &role.trust)
-            .into_iter()
-            .filter(|g| g.machine != *machine && !g.prunable(now))
-            .collect();
+        let mut grants = Vec::new();
+        for g in jit::trust_grants(group, &role.trust) {
+            if g.machine == *machine || g.prunable(now) {
+                continue;
+            }
+            // A deleted user's ARN makes the whole trust invalid; a revoked one needs none.
+            match users::get_user(aws, &g.machine).await? {
+                Some(u) if u.revoked_at().is_none() => grants.push(g),
+                _ => {}
+            }
+        }
         grants.extend(grant.clone());
         Ok((role.trust, jit::trust(&cx.arns, &grants)))
     }
@@ -202,15 +209,21 @@ async fn group_rights(aws: &Aws, group: &str) -> Result<(Vec<(String, Value)>, V
     Ok((inline, arns))
 }
 
-async fn role_state(aws: &Aws, group: &str) -> Result<State> {
+async fn role_state(aws: &Aws, cx: &Cx, group: &str) -> Result<State> {
     let name = jit::role_name(group);
     let Some(role) = roles::get_role(aws, &name).await? else {
         return Ok(State::ToDo(format!(
             "create it with the policies of {group}"
         )));
     };
-    if role.tags.get(jit::TAG_JIT) != Some(&group.to_owned()) {
-        bail!("role {name} exists but keyward did not make it for group {group}; remove or rename it first");
+    let guard = cx.arns.policy(docs::ROLE_GUARD_POLICY);
+    if role.tags.get(jit::TAG_JIT) != Some(&group.to_owned())
+        || role.boundary.as_deref() != Some(guard.as_str())
+    {
+        bail!("role {name} exists but keyward did not make it for group {group} (its tag or boundary differ); remove or rename it first");
+    }
+    if roles::inline_policy(aws, &name, jit::LIMITS).await? != Some(jit::limits(&cx.arns)) {
+        return Ok(State::ToDo("write its limits".into()));
     }
     let (inline, attached) = group_rights(aws, group).await?;
     for (n, doc) in &inline {
@@ -256,6 +269,7 @@ async fn make_role(aws: &Aws, cx: &Cx, group: &str) -> Result<String> {
     for (n, doc) in &inline {
         roles::put_inline_policy(aws, &name, n, doc).await?;
     }
+    roles::put_inline_policy(aws, &name, jit::LIMITS, &jit::limits(&cx.arns)).await?;
     for arn in &attached {
         aws.iam
             .attach_role_policy()

@@ -198,8 +198,8 @@ impl RotateStep {
                 Ok(format!("now …{}", key_suffix(&key.id)))
             }
             RotateStep::DeleteOld(_) => {
-                let Some(main) = now.main.clone() else {
-                    bail!("no key is stored for `{}`", r.profile);
+                let Some(main) = now.main.clone().filter(|m| now.iam.contains(m)) else {
+                    bail!("IAM does not hold the key stored for `{}`; nothing was deleted. See `keyward doctor`", r.profile);
                 };
                 for k in now.iam.iter().filter(|k| **k != main) {
                     delete_key(aws, &r.user, k).await?;
