@@ -104,10 +104,14 @@ impl<U: Upstream> Broker<U> {
         let Some(wait) = notice_wait(session.remaining(SystemTime::now())) else {
             return;
         };
-        let (this, name, session) = (self.clone(), name.to_owned(), session.clone());
+        // Weak: a session `lock` forgets must be dropped (and zeroized) now, not when
+        // its notice would have shown.
+        let (this, name, session) = (self.clone(), name.to_owned(), Arc::downgrade(session));
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
-            this.notice_if_current(&name, &session);
+            if let Some(session) = session.upgrade() {
+                this.notice_if_current(&name, &session);
+            }
         });
     }
 
