@@ -17,7 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::documents::{sid_part, Arns};
+use super::documents::Arns;
 use super::policy;
 
 pub const PREFIX: &str = "jit-";
@@ -39,11 +39,14 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// Unique per (group, machine): a digest, since statement ids allow only letters
+    /// and digits and `alice-work.1` and `alice-work1` must not share one.
     fn sid(&self) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(format!("{}\0{}", self.group, self.machine));
         format!(
-            "{SID_PREFIX}{}For{}",
-            sid_part(&self.group),
-            sid_part(&self.machine)
+            "{SID_PREFIX}{}",
+            data_encoding::HEXUPPER.encode(&digest[..10])
         )
     }
 
@@ -213,5 +216,21 @@ mod tests {
         let rebuilt = keep_guard_grants(Some(&with), guard.clone());
         assert_eq!(rebuilt, with);
         assert!(g.prunable(at("2026-11-30T13:00:01Z")) && !g.prunable(at("2026-11-30T12:59:00Z")));
+        let (a1, a2) = (
+            Grant {
+                machine: "alice-work.1".into(),
+                ..g.clone()
+            },
+            Grant {
+                machine: "alice-work1".into(),
+                ..g.clone()
+            },
+        );
+        assert_ne!(
+            a1.sid(),
+            a2.sid(),
+            "names that read alike keep their own statements"
+        );
+        assert!(a1.sid().chars().all(|c| c.is_ascii_alphanumeric()));
     }
 }
