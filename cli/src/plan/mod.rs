@@ -15,11 +15,13 @@ mod report;
 pub mod revoke;
 pub mod rotate;
 pub mod step;
+mod step_id;
 
 use serde::Serialize;
 
 pub use report::{Report, StepReport};
-pub use step::{Step, StepId};
+pub use step::Step;
+pub use step_id::StepId;
 
 use crate::clients::Aws;
 use crate::iam::documents::Arns;
