@@ -52,6 +52,16 @@ impl Actor {
     pub fn is_admin(&self) -> bool {
         self.cx.admin.is_some()
     }
+
+    /// The identity that reads the most: the admin if there is one, else this
+    /// computer (whose reads may be refused; plans then say what is unknown).
+    pub fn reader(&self) -> &Aws {
+        self.cx
+            .admin
+            .as_ref()
+            .or(self.cx.machine.as_ref())
+            .expect("an actor has an identity")
+    }
 }
 
 /// The bootstrap admin's clients, or a clear error when there are no credentials.

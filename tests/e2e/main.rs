@@ -20,6 +20,7 @@ mod headless;
 mod keys;
 mod memory;
 mod mfa;
+mod prompt;
 mod revoke;
 mod rotate;
 mod setup;

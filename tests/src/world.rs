@@ -305,6 +305,30 @@ impl World {
         c.ok().json()
     }
 
+    /// Writes an executable shell script `name` into this world's fake-program
+    /// directory, which [`World::path_with_fakes`] puts first on PATH.
+    pub fn fake_program(&self, name: &str, script: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = self.root().join("fakebin");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// This computer's PATH with the fake programs first.
+    pub fn path_with_fakes(&self) -> String {
+        let probe = self.command("true");
+        let path = probe
+            .get_envs()
+            .find(|(k, _)| *k == "PATH")
+            .and_then(|(_, v)| v)
+            .map(|v| v.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{}:{path}", self.root().join("fakebin").display())
+    }
+
     /// Registers a secret that must never leak anywhere.
     pub fn canary(&self, secret: &str) {
         self.canaries.lock().unwrap().push(secret.to_owned());

@@ -178,12 +178,7 @@ async fn change(
 
 async fn list(a: &AccessArgs) -> Result<()> {
     let actor = actor::as_machine(&a.who, true, true).await?;
-    let aws = actor
-        .cx
-        .admin
-        .as_ref()
-        .or(actor.cx.machine.as_ref())
-        .expect("an identity");
+    let aws = actor.reader();
     let now = Utc::now();
     let mut rows = Vec::new();
     for role in roles::guarded_roles(aws, &[]).await? {

@@ -118,17 +118,6 @@ pub fn run(cmd: AppCommand) -> Result<()> {
     })
 }
 
-/// An identity that can read the account: the admin if there is one, else this
-/// computer (whose reads may be refused; the plan then says what is unknown).
-fn reader(actor: &Actor) -> &crate::clients::Aws {
-    actor
-        .cx
-        .admin
-        .as_ref()
-        .or(actor.cx.machine.as_ref())
-        .expect("an actor has an identity")
-}
-
 /// Everything `app add` can check before any call that changes something.
 async fn check_input(
     actor: &Actor,
@@ -146,7 +135,7 @@ async fn check_input(
         // Nothing here may read what the checks need; the plan shows what is pending.
         return Ok((a.kms_key.clone(), Vec::new(), a.machines.clone()));
     }
-    let aws = reader(actor);
+    let aws = actor.reader();
     let account = &actor.cx.arns.account;
     let key = match &a.kms_key {
         None => None,
@@ -218,7 +207,7 @@ async fn bucket_owner(
 async fn add(a: &AddArgs) -> Result<()> {
     let actor = actor::as_machine(&a.who, a.run.yes, a.run.json).await?;
     let (given_key, new_buckets, machines) = check_input(&actor, a).await?;
-    let aws = reader(&actor);
+    let aws = actor.reader();
     let key = match &given_key {
         Some(k) => k.clone(),
         None => app_store::app_key(aws, &a.name)
@@ -325,7 +314,7 @@ async fn account_admin(actor: &Actor) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let aws = reader(actor);
+    let aws = actor.reader();
     match aws.iam.get_role().role_name(role).send().await {
         Ok(out) => out
             .role()
@@ -444,7 +433,7 @@ fn member_steps(rec: &AppRecord, user: &str) -> Vec<Step> {
 
 async fn remove(a: &RemoveArgs) -> Result<()> {
     let actor = actor::as_machine(&a.who, a.run.yes, a.run.json).await?;
-    let aws = reader(&actor);
+    let aws = actor.reader();
     let Some(rec) = app_store::read_app(aws, &actor.cx.arns, &a.name).await? else {
         bail!("there is no app {}; see `keyward app list`", a.name);
     };

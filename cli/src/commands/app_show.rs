@@ -14,7 +14,7 @@ use crate::iam::resources::{self, PolicyHome};
 
 pub async fn list(who: &Who, json: bool) -> Result<()> {
     let actor = actor::as_machine(who, true, true).await?;
-    let aws = super::reader(&actor);
+    let aws = actor.reader();
     let mut out = Vec::new();
     for name in app_store::app_names(aws).await? {
         if let Some(rec) = app_store::read_app(aws, &actor.cx.arns, &name).await? {
@@ -41,7 +41,7 @@ pub async fn list(who: &Who, json: bool) -> Result<()> {
 
 pub async fn show(who: &Who, name: &str, as_json: bool) -> Result<()> {
     let actor = actor::as_machine(who, true, true).await?;
-    let aws = super::reader(&actor);
+    let aws = actor.reader();
     let Some(rec) = app_store::read_app(aws, &actor.cx.arns, name).await? else {
         bail!("there is no app {name}; see `keyward app list`");
     };

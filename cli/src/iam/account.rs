@@ -16,6 +16,12 @@ pub async fn whitelists(aws: &Aws) -> Result<Whitelists> {
     Ok(docs::admin_policy_whitelists(&doc))
 }
 
+/// Writes what the admin role may edit (its inline policy, the account's record).
+pub async fn set_whitelists(aws: &Aws, arns: &docs::Arns, w: &Whitelists) -> Result<()> {
+    let doc = docs::admin_policy(arns, w);
+    roles::put_inline_policy(aws, docs::ADMIN_ROLE, docs::ADMIN_ROLE, &doc).await
+}
+
 /// Every bucket and key policy keyward manages, plus `extra`. A revoked machine's own
 /// tags are never trusted to say where it is named.
 pub async fn managed_homes(aws: &Aws, extra: &[PolicyHome]) -> Result<Vec<PolicyHome>> {

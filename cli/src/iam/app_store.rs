@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::apps::{self, App};
 use super::documents::{Arns, PATH};
-use super::{code, fail, not_found, roles, users};
+use super::{code, fail, gone_ok, not_found, roles, users};
 use crate::clients::Aws;
 
 /// A KMS key as keyward checks it before using it for an app.
@@ -57,13 +57,7 @@ async fn orphan_key(aws: &Aws, name: &str) -> Result<Option<String>> {
         .map_err(|e| fail("kms:ListKeys", &e))?;
     for k in keys.keys() {
         let Some(id) = k.key_id() else { continue };
-        let Ok(tags) = aws.kms.list_resource_tags().key_id(id).send().await else {
-            continue;
-        };
-        let ours = tags
-            .tags()
-            .iter()
-            .any(|t| t.tag_key() == apps::TAG_APP && t.tag_value() == name);
+        let ours = key_is_ours(aws, id, name).await.unwrap_or(false);
         if ours && describe_key(aws, id).await?.is_some_and(|i| i.enabled) {
             return Ok(Some(k.key_arn().unwrap_or(id).to_owned()));
         }
@@ -127,17 +121,8 @@ pub async fn key_is_ours(aws: &Aws, arn: &str, name: &str) -> Result<bool> {
 }
 
 pub async fn retire_key(aws: &Aws, name: &str, arn: &str) -> Result<()> {
-    match aws
-        .kms
-        .delete_alias()
-        .alias_name(apps::alias(name))
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if code(&e) == Some("NotFoundException") => {}
-        Err(e) => return Err(fail("kms:DeleteAlias", &e)),
-    }
+    let alias = aws.kms.delete_alias().alias_name(apps::alias(name));
+    gone_ok(alias.send().await, "kms:DeleteAlias")?;
     // By id: AWS takes either, moto only the id.
     let id = arn.rsplit('/').next().unwrap_or(arn);
     aws.kms
@@ -168,32 +153,15 @@ pub async fn group_policy(aws: &Aws, group: &str) -> Result<Option<Value>> {
 /// What a group holds that keyward did not write: attached policies, other inline
 /// policies, members outside `/keyward/`. An app never takes such a group over.
 pub async fn foreign_in_group(aws: &Aws, group: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let attached = match aws
-        .iam
-        .list_attached_group_policies()
-        .group_name(group)
-        .send()
-        .await
-    {
-        Ok(o) => o,
-        Err(e) if not_found(&e) => return Ok(out),
-        Err(e) => return Err(fail("iam:ListAttachedGroupPolicies", &e)),
+    let Some(policies) = users::group_policies(aws, group).await? else {
+        return Ok(Vec::new());
     };
-    for p in attached.attached_policies() {
-        out.push(format!(
-            "attached policy {}",
-            p.policy_name().unwrap_or_default()
-        ));
-    }
-    let inline = aws
-        .iam
-        .list_group_policies()
-        .group_name(group)
-        .send()
-        .await
-        .map_err(|e| fail("iam:ListGroupPolicies", &e))?;
-    for name in inline.policy_names().iter().filter(|n| *n != apps::POLICY) {
+    let mut out: Vec<String> = policies
+        .attached
+        .iter()
+        .map(|(name, _)| format!("attached policy {name}"))
+        .collect();
+    for name in policies.inline.iter().filter(|n| *n != apps::POLICY) {
         out.push(format!("inline policy {name}"));
     }
     let users = aws
@@ -260,23 +228,16 @@ pub async fn delete_group(aws: &Aws, group: &str) -> Result<()> {
     for user in members(aws, group).await? {
         users::remove_from_group(aws, &user, group).await?;
     }
-    match aws
+    let policy = aws
         .iam
         .delete_group_policy()
         .group_name(group)
-        .policy_name(apps::POLICY)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if not_found(&e) => {}
-        Err(e) => return Err(fail("iam:DeleteGroupPolicy", &e)),
-    }
-    match aws.iam.delete_group().group_name(group).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(fail("iam:DeleteGroup", &e)),
-    }
+        .policy_name(apps::POLICY);
+    gone_ok(policy.send().await, "iam:DeleteGroupPolicy")?;
+    gone_ok(
+        aws.iam.delete_group().group_name(group).send().await,
+        "iam:DeleteGroup",
+    )
 }
 
 /// Whether the instance profile exists and holds the role.
@@ -337,23 +298,16 @@ pub async fn delete_role(aws: &Aws, name: &str) -> Result<()> {
             .await
             .map_err(|e| fail("iam:DeleteInstanceProfile", &e))?;
     }
-    match aws
+    let policy = aws
         .iam
         .delete_role_policy()
         .role_name(name)
-        .policy_name(apps::POLICY)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if not_found(&e) => {}
-        Err(e) => return Err(fail("iam:DeleteRolePolicy", &e)),
-    }
-    match aws.iam.delete_role().role_name(name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(fail("iam:DeleteRole", &e)),
-    }
+        .policy_name(apps::POLICY);
+    gone_ok(policy.send().await, "iam:DeleteRolePolicy")?;
+    gone_ok(
+        aws.iam.delete_role().role_name(name).send().await,
+        "iam:DeleteRole",
+    )
 }
 
 /// An app as it is in AWS.

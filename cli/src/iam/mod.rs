@@ -63,6 +63,19 @@ where
     anyhow::anyhow!("{what} failed: {}", describe(err))
 }
 
+/// A deletion's result, where "already gone" is success (idempotent deletes).
+pub fn gone_ok<T, E, R>(result: Result<T, SdkError<E, R>>, what: &str) -> anyhow::Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if not_found(&e) => Ok(()),
+        Err(e) => Err(fail(what, &e)),
+    }
+}
+
 /// Whether an SDK error says the thing is not there.
 pub fn not_found<E, R>(err: &SdkError<E, R>) -> bool
 where

@@ -176,6 +176,37 @@ pub async fn group_exists(aws: &Aws, group: &str) -> Result<bool> {
     }
 }
 
+/// A group's inline policy names and attached policies (name, ARN); `None` when
+/// there is no such group.
+pub async fn group_policies(aws: &Aws, group: &str) -> Result<Option<GroupPolicies>> {
+    let inline = match aws.iam.list_group_policies().group_name(group).send().await {
+        Ok(o) => o.policy_names().to_vec(),
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(fail("iam:ListGroupPolicies", &e)),
+    };
+    let attached = aws
+        .iam
+        .list_attached_group_policies()
+        .group_name(group)
+        .send()
+        .await
+        .map_err(|e| fail("iam:ListAttachedGroupPolicies", &e))?
+        .attached_policies()
+        .iter()
+        .map(|p| {
+            let name = p.policy_name().unwrap_or_default().to_owned();
+            (name, p.policy_arn().unwrap_or_default().to_owned())
+        })
+        .collect();
+    Ok(Some(GroupPolicies { inline, attached }))
+}
+
+pub struct GroupPolicies {
+    pub inline: Vec<String>,
+    /// (name, ARN)
+    pub attached: Vec<(String, String)>,
+}
+
 pub async fn groups_for_user(aws: &Aws, user: &str) -> Result<Vec<String>> {
     let out = aws.iam.list_groups_for_user().user_name(user).send().await;
     let out = match out {

@@ -10,7 +10,7 @@ use super::{Cx, Needs, State, StepId};
 use crate::clients::Aws;
 use crate::iam::documents as docs;
 use crate::iam::jit::{self, Grant};
-use crate::iam::{account, fail, not_found, roles, users};
+use crate::iam::{account, fail, roles, users};
 
 #[derive(Debug, Clone)]
 pub enum AccessStep {
@@ -118,8 +118,7 @@ impl AccessStep {
             AccessStep::Whitelist { group } => {
                 let mut w = account::whitelists(aws).await?;
                 w.groups.push(group.clone());
-                let doc = docs::admin_policy(&cx.arns, &w);
-                roles::put_inline_policy(aws, docs::ADMIN_ROLE, docs::ADMIN_ROLE, &doc).await?;
+                account::set_whitelists(aws, &cx.arns, &w).await?;
                 Ok("whitelisted".into())
             }
             AccessStep::Trust { group, .. } => {
@@ -177,13 +176,11 @@ async fn guard(aws: &Aws, cx: &Cx) -> Result<Value> {
 
 /// The group's inline policies (name, document) and attached policy ARNs.
 async fn group_rights(aws: &Aws, group: &str) -> Result<(Vec<(String, Value)>, Vec<String>)> {
-    let names = match aws.iam.list_group_policies().group_name(group).send().await {
-        Ok(o) => o.policy_names().to_vec(),
-        Err(e) if not_found(&e) => bail!("there is no group {group}"),
-        Err(e) => return Err(fail("iam:ListGroupPolicies", &e)),
+    let Some(policies) = users::group_policies(aws, group).await? else {
+        bail!("there is no group {group}");
     };
     let mut inline = Vec::new();
-    for n in names {
+    for n in policies.inline {
         let out = aws
             .iam
             .get_group_policy()
@@ -194,19 +191,10 @@ async fn group_rights(aws: &Aws, group: &str) -> Result<(Vec<(String, Value)>, V
             .map_err(|e| fail("iam:GetGroupPolicy", &e))?;
         inline.push((n, roles::decode_document(out.policy_document())?));
     }
-    let attached = aws
-        .iam
-        .list_attached_group_policies()
-        .group_name(group)
-        .send()
-        .await
-        .map_err(|e| fail("iam:ListAttachedGroupPolicies", &e))?;
-    let arns = attached
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn().map(str::to_owned))
-        .collect();
-    Ok((inline, arns))
+    Ok((
+        inline,
+        policies.attached.into_iter().map(|(_, arn)| arn).collect(),
+    ))
 }
 
 async fn role_state(aws: &Aws, cx: &Cx, group: &str) -> Result<State> {

@@ -12,7 +12,7 @@ use super::{Cx, Needs, State, StepId};
 mod role;
 use crate::clients::Aws;
 use crate::iam::apps::{self, App};
-use crate::iam::documents::{self as docs, Whitelists};
+use crate::iam::documents::Whitelists;
 use crate::iam::resources::{self, Edit, PolicyHome, ReadError};
 use crate::iam::{account, app_store, policy, roles, users};
 
@@ -301,8 +301,7 @@ impl AppStep {
                 let mut w = account::whitelists(aws).await?;
                 w.groups.retain(|g| g != group);
                 w.kms_keys.retain(|k| Some(k) != key.as_ref());
-                let doc = docs::admin_policy(&cx.arns, &w);
-                roles::put_inline_policy(aws, docs::ADMIN_ROLE, docs::ADMIN_ROLE, &doc).await?;
+                account::set_whitelists(aws, &cx.arns, &w).await?;
                 Ok("taken out".into())
             }
             AppStep::InstanceProfile { name } => {
@@ -319,8 +318,7 @@ impl AppStep {
             AppStep::Whitelist { app } => {
                 let mut w = account::whitelists(aws).await?;
                 w.extend(&app_whitelists(&live(aws, app).await?));
-                let doc = docs::admin_policy(&cx.arns, &w);
-                roles::put_inline_policy(aws, docs::ADMIN_ROLE, docs::ADMIN_ROLE, &doc).await?;
+                account::set_whitelists(aws, &cx.arns, &w).await?;
                 Ok("the admin role may edit its group, bucket and key policies".into())
             }
             AppStep::LeaveGroup { user, group } => {
