@@ -9,7 +9,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # 1. System packages: a Secret Service (gnome-keyring) on a private D-Bus, libdbus for
 #    the build, secret-tool to look into the keychain, util-linux for setsid/setpriv,
-#    systemd-analyze to verify the unit file.
+#    systemd-analyze to verify the unit file, libfaketime to move the clock.
 need=()
 command -v dbus-daemon >/dev/null || need+=(dbus-daemon)
 command -v dbus-send >/dev/null || need+=(dbus-bin)
@@ -21,6 +21,7 @@ command -v setpriv >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v faketime >/dev/null || need+=(faketime)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing Debian packages: ${need[*]}"
@@ -55,3 +56,10 @@ say "building"
 cargo build --workspace --bins
 say "running the tests"
 KEYWARD_E2E_REQUIRED=1 cargo test --workspace "$@"
+
+# 5. No test depends on today's date: the unit and in-process tests again, with the
+#    system clock 400 days ahead and 400 days back.
+if [ $# -eq 0 ]; then
+  say "running the unit and in-process tests with the clock moved 400 days either way"
+  KEYWARD_E2E_REQUIRED=1 tests/clock-shift.sh +400d -400d
+fi

@@ -12,6 +12,7 @@ use crate::iam::users::{self, UserInfo};
 use crate::iam::{policy, roles};
 use crate::plan::step::{KeywardRole, Managed};
 use crate::plan::Step;
+use keyward_daemon::clock::Clock;
 
 /// A machine user as `init` needs to see it.
 pub struct MachineRecord {
@@ -195,8 +196,9 @@ pub async fn resolve(aws: &Aws, mut w: Whitelists) -> Result<Whitelists> {
     Ok(w)
 }
 
-/// The steps that make the account's pieces current.
-pub fn steps(state: &AccountState, req: &Request) -> Vec<Step> {
+/// The steps that make the account's pieces current (JIT grants expired by `clock`
+/// drop out of the role guard).
+pub fn steps(state: &AccountState, req: &Request, clock: Clock) -> Vec<Step> {
     let a = &state.arns;
     let mut whitelists = state.whitelists();
     whitelists.extend(&req.whitelists);
@@ -220,6 +222,7 @@ pub fn steps(state: &AccountState, req: &Request) -> Vec<Step> {
             doc: crate::iam::jit::keep_guard_grants(
                 state.role_guard.as_ref(),
                 docs::role_guard(&revoked, &owners),
+                clock.utc(),
             ),
         },
         Step::ManagedPolicy {

@@ -92,6 +92,7 @@ pub async fn as_bootstrap(
         quiet,
         actor: arn,
         mfa_process: None,
+        clock: keyward_daemon::clock::Clock::system(),
     };
     Ok(Actor {
         cx,
@@ -136,6 +137,7 @@ pub async fn as_machine(who: &Who, yes: bool, quiet: bool) -> Result<Actor> {
         quiet,
         actor: me.name.clone(),
         mfa_process: None,
+        clock: keyward_daemon::clock::Clock::system(),
     };
     Ok(Actor {
         cx,

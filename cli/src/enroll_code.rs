@@ -9,8 +9,6 @@
 //! Both computers then show the same pairing code, derived from what the registration
 //! created, so that the admin grants rights only to the computer in front of it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -57,13 +55,6 @@ pub enum CodeError {
         "the enrollment code expired {0}s ago; run `keyward enroll` again on a registered computer"
     )]
     Expired(u64),
-}
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
 }
 
 fn checksum(payload: &str) -> String {

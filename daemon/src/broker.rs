@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use keyward_proto::{ErrorBody, ErrorKind, MIN_REMAINING_SECS};
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::config::{BaseProfile, Profile, RoleProfile};
 use crate::keychain::{KeyStore, KeychainError};
 use crate::session::{AccessKey, Session};
@@ -73,6 +74,8 @@ pub struct Broker<U: Upstream> {
     working: AtomicUsize,
     /// The daemon's own values of [`keyward_proto::RELEVANT_ENV`].
     environment: BTreeMap<String, String>,
+    /// What time it is, for session windows and backoff.
+    clock: Clock,
 }
 
 fn err(kind: ErrorKind, message: impl Into<String>) -> ErrorBody {
@@ -100,11 +103,22 @@ impl<U: Upstream> Broker<U> {
         config_path: PathBuf,
         mfa_store: Option<PathBuf>,
     ) -> Arc<Self> {
+        Self::with_clock(upstream, keys, config_path, mfa_store, Clock::system())
+    }
+
+    /// The same, reading the time from `clock`.
+    pub fn with_clock(
+        upstream: U,
+        keys: Arc<dyn KeyStore>,
+        config_path: PathBuf,
+        mfa_store: Option<PathBuf>,
+        clock: Clock,
+    ) -> Arc<Self> {
         let state = State {
             sessions: HashMap::new(),
             flights: HashMap::new(),
             leases: HashMap::new(),
-            guard: MfaGuard::new(mfa_store),
+            guard: MfaGuard::new(mfa_store).with_clock(clock),
             failed: HashMap::new(),
             revoked: HashMap::new(),
             mfa_failures: HashMap::new(),
@@ -120,6 +134,7 @@ impl<U: Upstream> Broker<U> {
             generation: watch::channel(0).0,
             working: AtomicUsize::new(0),
             environment: relevant_environment(),
+            clock,
         })
     }
 
@@ -191,7 +206,7 @@ impl<U: Upstream> Broker<U> {
             let wait_until = {
                 let mut st = self.state();
                 if let Some(s) = st.sessions.get(name) {
-                    if s.remaining(SystemTime::now()) >= MIN_REMAINING {
+                    if s.remaining(self.clock.now()) >= MIN_REMAINING {
                         return Ok(s.clone());
                     }
                 }
@@ -247,7 +262,7 @@ impl<U: Upstream> Broker<U> {
     }
 
     async fn role_session(self: &Arc<Self>, r: &RoleProfile, can_prompt: bool) -> Outcome {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let (cached, backing_off, base_session) = {
             let st = self.state();
             let cached = st.sessions.get(&r.name).cloned();

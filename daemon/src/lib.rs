@@ -2,6 +2,7 @@
 //! the config file and the keychain.
 
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod conns;
 pub mod harden;

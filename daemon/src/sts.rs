@@ -163,7 +163,7 @@ where
             match classify_code(&code, message) {
                 StsError::InvalidMfa(m) => {
                     let date = se.raw().headers().get("date");
-                    StsError::InvalidMfa(m + &clock_hint(date, SystemTime::now()))
+                    StsError::InvalidMfa(m + &clock_hint(date, crate::clock::Clock::system().now()))
                 }
                 other => other,
             }

@@ -285,9 +285,9 @@ pub fn trusts(s: &Snapshot) -> Vec<Finding> {
 
 /// Just-in-time grants past their expiry (and the longest session): AWS already denies
 /// them; their statements only clutter the role's trust and the role guard.
-pub fn expired_jit(s: &Snapshot) -> Vec<Finding> {
+pub fn expired_jit(s: &Snapshot, now: std::time::SystemTime) -> Vec<Finding> {
     use crate::iam::jit;
-    let now = chrono::Utc::now();
+    let now = chrono::DateTime::<chrono::Utc>::from(now);
     let mut out = Vec::new();
     for r in s
         .roles

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use crate::clients::Aws;
 use crate::iam::{credentials, fail, policy, roles};
 use crate::plan::State;
+use keyward_daemon::clock::Clock;
 
 /// Where a policy lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,7 +116,7 @@ impl Repair {
         }
     }
 
-    pub async fn check(&self, aws: &Aws) -> Result<State> {
+    pub async fn check(&self, aws: &Aws, clock: Clock) -> Result<State> {
         let todo = |s: &str| Ok(State::ToDo(s.to_owned()));
         let done = |s: &str| Ok(State::Done(s.to_owned()));
         match self {
@@ -146,7 +147,7 @@ impl Repair {
                 }
             }
             Repair::DeactivateOldKeys { user, max_age_days } => {
-                let n = old_active(aws, user, *max_age_days).await?.len();
+                let n = old_active(aws, user, *max_age_days, clock).await?.len();
                 if n == 0 {
                     done("none active")
                 } else {
@@ -162,7 +163,8 @@ impl Repair {
                 }
             }
             Repair::PruneJit { group, account } => {
-                let (trust, guard, new_trust, new_guard) = jit_docs(aws, group, account).await?;
+                let (trust, guard, new_trust, new_guard) =
+                    jit_docs(aws, group, account, clock).await?;
                 if trust == new_trust && guard == new_guard {
                     done("none expired")
                 } else {
@@ -172,7 +174,7 @@ impl Repair {
         }
     }
 
-    pub async fn apply(&self, aws: &Aws) -> Result<String> {
+    pub async fn apply(&self, aws: &Aws, clock: Clock) -> Result<String> {
         match self {
             Repair::BlockPublicAccess { bucket } => {
                 let conf = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
@@ -210,7 +212,7 @@ impl Repair {
                 Ok("added".into())
             }
             Repair::DeactivateOldKeys { user, max_age_days } => {
-                let keys = old_active(aws, user, *max_age_days).await?;
+                let keys = old_active(aws, user, *max_age_days, clock).await?;
                 for k in &keys {
                     credentials::deactivate_access_key(aws, user, k).await?;
                 }
@@ -224,7 +226,7 @@ impl Repair {
                 Ok(format!("deleted {}", keys.len()))
             }
             Repair::PruneJit { group, account } => {
-                let (_, _, trust, guard) = jit_docs(aws, group, account).await?;
+                let (_, _, trust, guard) = jit_docs(aws, group, account, clock).await?;
                 let arns = crate::iam::documents::Arns::new(account);
                 roles::set_trust(aws, &crate::iam::jit::role_name(group), &trust).await?;
                 roles::set_managed_policy(
@@ -240,10 +242,15 @@ impl Repair {
 }
 
 /// A JIT role's trust and the role guard, as they are and without expired grants.
-async fn jit_docs(aws: &Aws, group: &str, account: &str) -> Result<(Value, Value, Value, Value)> {
+async fn jit_docs(
+    aws: &Aws,
+    group: &str,
+    account: &str,
+    clock: Clock,
+) -> Result<(Value, Value, Value, Value)> {
     use crate::iam::{documents as docs, jit};
     let arns = docs::Arns::new(account);
-    let now = chrono::Utc::now();
+    let now = clock.utc();
     let role = roles::get_role(aws, &jit::role_name(group))
         .await?
         .context("the JIT role is gone")?;
@@ -302,7 +309,7 @@ async fn keys_with_status(
 
 /// Active keys older than the limit. The age comes from IAM, or from the credential
 /// report when IAM's says the key is new (an emulator's aged keys).
-async fn old_active(aws: &Aws, user: &str, max_age_days: u64) -> Result<Vec<String>> {
+async fn old_active(aws: &Aws, user: &str, max_age_days: u64, clock: Clock) -> Result<Vec<String>> {
     let limit = Duration::from_secs(max_age_days * 86_400);
     let report = crate::audit::account::credential_report(aws)
         .await
@@ -311,7 +318,7 @@ async fn old_active(aws: &Aws, user: &str, max_age_days: u64) -> Result<Vec<Stri
         .iter()
         .find(|r| r.get("user").is_some_and(|u| u == user))
         .and_then(|r| crate::audit::account::date(r, "access_key_1_last_rotated"));
-    let now = SystemTime::now();
+    let now = clock.now();
     Ok(keys_with_status(aws, user)
         .await?
         .into_iter()

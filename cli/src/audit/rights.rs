@@ -248,7 +248,7 @@ pub async fn drift(
         owner: None,
     };
     let mut plan = Plan::new("drift");
-    for step in account::steps(&state, &req) {
+    for step in account::steps(&state, &req, cx.clock) {
         plan.push(step);
     }
     // Only reads: a dry run checks every step and changes nothing.
@@ -262,6 +262,7 @@ pub async fn drift(
         quiet: true,
         actor: cx.actor.clone(),
         mfa_process: None,
+        clock: cx.clock,
     };
     let report = crate::plan::run(&plan, &reader, true).await;
     Ok(report

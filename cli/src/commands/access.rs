@@ -8,7 +8,6 @@
 //! could grant itself a group would make every group a machine's own right.
 
 use anyhow::{bail, Context, Result};
-use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use super::{execute, RunMode};
@@ -101,8 +100,7 @@ pub fn access(a: &AccessArgs) -> Result<()> {
                 if !(60..=7 * 86_400).contains(&d.as_secs()) {
                     bail!("--for must be between 1m and 7d. Nothing was changed.");
                 }
-                let until = Utc::now() + chrono::Duration::seconds(i64::try_from(d.as_secs())?);
-                change(who, group, machine.as_deref(), Some(until), *run).await
+                change(who, group, machine.as_deref(), Some(d), *run).await
             }
             Some(AccessCommand::Revoke {
                 group,
@@ -139,16 +137,21 @@ async fn change(
     who: &Who,
     group: &str,
     machine: Option<&str>,
-    until: Option<DateTime<Utc>>,
+    length: Option<std::time::Duration>,
     run: RunMode,
 ) -> Result<()> {
     let actor = actor::as_machine(who, run.yes, run.json).await?;
+    let now = actor.cx.clock.utc();
+    let until = length
+        .map(|d| {
+            Ok::<_, anyhow::Error>(now + chrono::Duration::seconds(i64::try_from(d.as_secs())?))
+        })
+        .transpose()?;
     if actor.cx.admin.is_none() {
         bail!("only an admin computer grants or ends group access (it is a whitelist edit): run it on an admin computer, or with --admin-profile");
     }
     let machine = target(&actor, machine)?;
     let mut plan = Plan::new(format!("{group} for {machine}"));
-    let now = Utc::now();
     let grant = Grant {
         group: group.to_owned(),
         machine: machine.clone(),
@@ -179,7 +182,7 @@ async fn change(
 async fn list(a: &AccessArgs) -> Result<()> {
     let actor = actor::as_machine(&a.who, true, true).await?;
     let aws = actor.reader();
-    let now = Utc::now();
+    let now = actor.cx.clock.utc();
     let mut rows = Vec::new();
     for role in roles::guarded_roles(aws, &[]).await? {
         let Some(group) = role.strip_prefix(jit::PREFIX) else {

@@ -1,7 +1,7 @@
 //! `keyward audit`: the account against the article's rules. Read-only unless `--fix`;
 //! one line per finding with the exact fix. Run it weekly by hand, daily in CI.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -93,7 +93,7 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
             bail!("the audit reads the whole account: run it on an admin computer, or with `--admin-profile P` (any credentials that can read IAM, S3 and KMS)");
         };
         let started = Instant::now();
-        let limits = Limits { max_key_age: a.max_key_age, max_idle: a.max_idle, now: SystemTime::now() };
+        let limits = Limits { max_key_age: a.max_key_age, max_idle: a.max_idle, now: actor.cx.clock.now() };
         let mut findings = collect(&aws, &actor.cx, &limits, a).await?;
         let mut fixed = Vec::new();
         let mut fix_report = None;
@@ -151,7 +151,10 @@ async fn collect(
         Ok(snap) => {
             checked("rights", Ok(audit::rights::findings(snap)));
             checked("trust policies", Ok(audit::data::trusts(snap)));
-            checked("just-in-time grants", Ok(audit::data::expired_jit(snap)));
+            checked(
+                "just-in-time grants",
+                Ok(audit::data::expired_jit(snap, l.now)),
+            );
         }
         Err(e) => checked("rights", Err(anyhow::anyhow!("{e:#}"))),
     }

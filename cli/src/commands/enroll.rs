@@ -173,7 +173,7 @@ async fn mint(
     let c = out
         .credentials()
         .context("AssumeRole answered without credentials")?;
-    let issued = enroll_code::now();
+    let issued = actor.cx.clock.unix();
     Ok(EnrollCode {
         account: actor.cx.arns.account.clone(),
         region: admin.region(),

@@ -62,7 +62,7 @@ pub fn init(a: &InitArgs) -> Result<()> {
             owner: None,
         };
         let mut plan = Plan::new(format!("keyward's pieces in account {}", actor.cx.arns.account));
-        for step in account::steps(&state, &req) {
+        for step in account::steps(&state, &req, actor.cx.clock) {
             plan.push(step);
         }
         if a.run.dry_run && !a.run.json {

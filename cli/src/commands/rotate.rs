@@ -2,7 +2,7 @@
 //! deleted once STS accepts the new one. `--auto` (what keywardd runs while it holds
 //! an MFA session) rotates only a key older than `rotate_after`, and says so.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -16,6 +16,7 @@ use crate::iam::documents::Arns;
 use crate::local::{keychain, profiles};
 use crate::plan::rotate::{staging, RotateStep, Rotation};
 use crate::plan::{Cx, Plan, Step};
+use keyward_daemon::clock::Clock;
 
 #[derive(Args)]
 pub struct RotateArgs {
@@ -33,6 +34,7 @@ pub struct RotateArgs {
 }
 
 pub fn rotate(a: &RotateArgs) -> Result<()> {
+    let clock = Clock::system();
     crate::runtime()?.block_on(async {
         let profile = match &a.profile {
             Some(p) => p.clone(),
@@ -70,7 +72,7 @@ pub fn rotate(a: &RotateArgs) -> Result<()> {
         let machine = Aws::from_keyward_profile(&profile, None).await?;
         if a.auto {
             let after = cfg.rotate_after().map_err(anyhow::Error::msg)?;
-            if let Some(age) = young_key(&machine, &profile, &user, after).await? {
+            if let Some(age) = young_key(&machine, &profile, &user, after, clock).await? {
                 println!("the key of `{profile}` is {} old; it rotates after {}", days(age), days(after));
                 return Ok(());
             }
@@ -85,6 +87,7 @@ pub fn rotate(a: &RotateArgs) -> Result<()> {
             quiet: a.run.json,
             actor: user.clone(),
             mfa_process: None,
+            clock,
         };
         let r = Rotation { profile: profile.clone(), user };
         let mut plan = Plan::new(format!("rotate the access key of `{profile}`"));
@@ -140,6 +143,7 @@ async fn young_key(
     profile: &str,
     user: &str,
     after: Duration,
+    clock: Clock,
 ) -> Result<Option<Duration>> {
     if keychain::stored_key_id(&staging(profile))?.is_some() {
         return Ok(None);
@@ -147,9 +151,7 @@ async fn young_key(
     let id = keychain::stored_key_id(profile)?.context("no key is stored for this profile")?;
     let keys = credentials::access_keys(aws, user).await?;
     let created = keys.iter().find(|k| k.id == id).and_then(|k| k.created);
-    let age = created
-        .and_then(|c| SystemTime::now().duration_since(c).ok())
-        .unwrap_or_default();
+    let age = created.map(|c| clock.since(c)).unwrap_or_default();
     Ok((age < after).then_some(age))
 }
 

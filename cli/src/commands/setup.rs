@@ -81,7 +81,10 @@ struct Local {
 fn local(a: &SetupArgs) -> Result<Local> {
     let code = if a.enroll {
         let text = read_enroll_code()?;
-        Some(EnrollCode::decode(&text, enroll_code::now())?)
+        Some(EnrollCode::decode(
+            &text,
+            keyward_daemon::clock::Clock::system().unix(),
+        )?)
     } else {
         None
     };
@@ -228,6 +231,7 @@ async fn enrolled_cx(code: &EnrollCode, a: &SetupArgs) -> Result<Cx> {
         quiet: a.run.json,
         actor: code.issued_by.clone(),
         mfa_process: None,
+        clock: keyward_daemon::clock::Clock::system(),
     })
 }
 
@@ -284,7 +288,7 @@ async fn bootstrap_plan(cx: &Cx, a: &SetupArgs, l: &Local) -> Result<Plan> {
         "register this computer as {} in account {}",
         l.user, cx.arns.account
     ));
-    for step in account::steps(&state, &req) {
+    for step in account::steps(&state, &req, cx.clock) {
         plan.push(step);
     }
     registration(&mut plan, l);

@@ -45,7 +45,10 @@ pub fn unlock(a: &UnlockArgs) -> Result<()> {
     }
     let until = ttl.map_or_else(
         || "this computer restarts, or `keyward lock`".to_owned(),
-        |t| humantime::format_rfc3339_seconds(std::time::SystemTime::now() + t).to_string(),
+        |t| {
+            humantime::format_rfc3339_seconds(keyward_daemon::clock::Clock::system().now() + t)
+                .to_string()
+        },
     );
     let mut done = Vec::new();
     for p in profiles {

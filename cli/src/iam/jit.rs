@@ -163,8 +163,7 @@ fn guard_prunable(st: &Value, now: DateTime<Utc>) -> bool {
 
 /// `new` with the JIT statements of `old` carried over (other writers of the guard
 /// rebuild it from its revocation record).
-pub fn keep_guard_grants(old: Option<&Value>, mut new: Value) -> Value {
-    let now = Utc::now();
+pub fn keep_guard_grants(old: Option<&Value>, mut new: Value, now: DateTime<Utc>) -> Value {
     for st in old.map(policy::statements).unwrap_or_default() {
         if is_jit(st) && !guard_prunable(st, now) {
             policy::upsert_statement(&mut new, st.clone());
@@ -213,7 +212,14 @@ mod tests {
         };
         let pruned = guard_with(&a, &with, &later, at("2026-11-30T13:30:00Z"));
         assert_eq!(guard_machines(&pruned), vec!["alice-home".to_owned()]);
-        let rebuilt = keep_guard_grants(Some(&with), guard.clone());
+        let rebuilt = keep_guard_grants(Some(&with), guard.clone(), at("2026-11-30T11:00:00Z"));
+        assert_eq!(rebuilt, with);
+        let much_later = keep_guard_grants(Some(&with), guard.clone(), at("2026-11-30T13:00:01Z"));
+        assert_eq!(
+            much_later, guard,
+            "an hour past its expiry a grant is dropped"
+        );
+        let rebuilt = keep_guard_grants(Some(&with), guard.clone(), at("2026-11-30T12:59:59Z"));
         assert_eq!(rebuilt, with);
         assert!(g.prunable(at("2026-11-30T13:00:01Z")) && !g.prunable(at("2026-11-30T12:59:00Z")));
         let (a1, a2) = (

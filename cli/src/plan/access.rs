@@ -3,7 +3,6 @@
 //! [`crate::iam::jit`].
 
 use anyhow::{bail, Result};
-use chrono::Utc;
 use serde_json::Value;
 
 use super::{Cx, Needs, State, StepId};
@@ -103,7 +102,7 @@ impl AccessStep {
             }
             AccessStep::Guard { grant } => {
                 let now = guard(aws, cx).await?;
-                if jit::guard_with(&cx.arns, &now, grant, Utc::now()) == now {
+                if jit::guard_with(&cx.arns, &now, grant, cx.clock.utc()) == now {
                     done("in place")
                 } else {
                     todo("add the expiry")
@@ -128,7 +127,7 @@ impl AccessStep {
             }
             AccessStep::Guard { grant } => {
                 let now = guard(aws, cx).await?;
-                let doc = jit::guard_with(&cx.arns, &now, grant, Utc::now());
+                let doc = jit::guard_with(&cx.arns, &now, grant, cx.clock.utc());
                 roles::set_managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY), &doc)
                     .await?;
                 Ok("written".into())
@@ -150,7 +149,7 @@ impl AccessStep {
         let Some(role) = roles::get_role(aws, &name).await? else {
             bail!("there is no role {name}; `keyward access enable {group} --admin-profile P` makes it");
         };
-        let now = Utc::now();
+        let now = cx.clock.utc();
         let mut grants = Vec::new();
         for g in jit::trust_grants(group, &role.trust) {
             if g.machine == *machine || g.prunable(now) {

@@ -171,7 +171,7 @@ pub async fn apply_upgrade_machine(aws: &Aws, cx: &Cx, user: &str) -> Result<Str
         .await?
         .is_some_and(|u| !u.is_enrolled())
     {
-        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let now = cx.clock.rfc3339();
         users::tag_user(aws, user, vec![users::tag(docs::TAG_ENROLLED, &now)]).await?;
     }
     Ok("now under the machine policy".into())

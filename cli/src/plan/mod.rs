@@ -103,6 +103,8 @@ pub struct Cx {
     pub actor: String,
     /// The command that prints the MFA code (setup reads two codes).
     pub mfa_process: Option<Vec<String>>,
+    /// What time it is, for tags, expiries and ages.
+    pub clock: keyward_daemon::clock::Clock,
 }
 
 impl Cx {

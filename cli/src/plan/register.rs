@@ -60,8 +60,14 @@ pub async fn check_user(aws: &Aws, user: &str, owner: &str) -> Result<State> {
     Ok(State::Done(u.arn))
 }
 
-pub async fn create_user(aws: &Aws, user: &str, owner: &str, machine: &str) -> Result<String> {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+pub async fn create_user(
+    aws: &Aws,
+    cx: &Cx,
+    user: &str,
+    owner: &str,
+    machine: &str,
+) -> Result<String> {
+    let now = cx.clock.rfc3339();
     let tags = vec![
         users::tag(docs::TAG_OWNER, owner),
         users::tag(docs::TAG_MACHINE, machine),
@@ -208,8 +214,8 @@ pub async fn check_enrolled(aws: &Aws, user: &str) -> Result<State> {
     })
 }
 
-pub async fn mark_enrolled(aws: &Aws, user: &str) -> Result<String> {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+pub async fn mark_enrolled(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+    let now = cx.clock.rfc3339();
     users::tag_user(aws, user, vec![users::tag(docs::TAG_ENROLLED, &now)]).await?;
     Ok("registration complete: an enrollment code can create no further key".into())
 }

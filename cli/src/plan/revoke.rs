@@ -179,7 +179,7 @@ pub async fn check_tagged(aws: &Aws, user: &str) -> Result<State> {
 }
 
 pub async fn tag_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let now = cx.clock.rfc3339();
     users::tag_user(
         aws,
         user,
@@ -240,7 +240,11 @@ pub async fn leave_policies(
 /// `doc` with the JIT grants the guard holds now.
 async fn with_grants(aws: &Aws, cx: &Cx, doc: serde_json::Value) -> Result<serde_json::Value> {
     let old = roles::managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY)).await?;
-    Ok(crate::iam::jit::keep_guard_grants(old.as_ref(), doc))
+    Ok(crate::iam::jit::keep_guard_grants(
+        old.as_ref(),
+        doc,
+        cx.clock.utc(),
+    ))
 }
 
 async fn guard_contents(aws: &Aws, cx: &Cx) -> Result<(Vec<String>, Vec<String>)> {

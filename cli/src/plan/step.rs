@@ -307,7 +307,7 @@ impl Step {
             }
             Step::RecordRevokedSource { user } => revoke::check_recorded(aws()?, cx, user).await,
             Step::GuardOwner { owner } => revoke::check_guarded_owner(aws()?, cx, owner).await,
-            Step::Repair(r) => r.check(aws()?).await,
+            Step::Repair(r) => r.check(aws()?, cx.clock).await,
             Step::App(a) => a.check(aws()?, cx).await,
             Step::Rotate(r) => r.check(cx).await,
             Step::Access(a) => a.check(aws()?, cx).await,
@@ -342,14 +342,14 @@ impl Step {
                 user,
                 owner,
                 machine,
-            } => register::create_user(aws()?, user, owner, machine).await,
+            } => register::create_user(aws()?, cx, user, owner, machine).await,
             Step::AttachMachinePolicy { user } => {
                 register::attach_machine_policy(aws()?, cx, user).await
             }
             Step::EnableMfa { user } => register::enable_mfa(aws()?, cx, user).await,
             Step::StoreKey { user, profile } => register::store_key(aws()?, user, profile).await,
             Step::AwaitKey { profile } => local::await_key(profile).await,
-            Step::MarkEnrolled { user } => register::mark_enrolled(aws()?, user).await,
+            Step::MarkEnrolled { user } => register::mark_enrolled(aws()?, cx, user).await,
             Step::JoinGroup { user, group } => register::join_group(aws()?, user, group).await,
             Step::NameInPolicy {
                 user,
@@ -375,7 +375,7 @@ impl Step {
             }
             Step::RecordRevokedSource { user } => revoke::record(aws()?, cx, user).await,
             Step::GuardOwner { owner } => revoke::guard_owner(aws()?, cx, owner).await,
-            Step::Repair(r) => r.apply(aws()?).await,
+            Step::Repair(r) => r.apply(aws()?, cx.clock).await,
             Step::App(a) => a.apply(aws()?, cx).await,
             Step::Rotate(r) => r.apply(cx).await,
             Step::Access(a) => a.apply(aws()?, cx).await,

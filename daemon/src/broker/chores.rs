@@ -5,7 +5,7 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::Broker;
 use crate::session::Session;
@@ -101,7 +101,7 @@ impl<U: Upstream> Broker<U> {
     /// A new MFA session for `name`: a notice 10 minutes before it ends, if it is
     /// still the one held then.
     pub(super) fn schedule_notice(self: &Arc<Self>, name: &str, session: &Arc<Session>) {
-        let Some(wait) = notice_wait(session.remaining(SystemTime::now())) else {
+        let Some(wait) = notice_wait(session.remaining(self.clock.now())) else {
             return;
         };
         // Weak: a session `lock` forgets must be dropped (and zeroized) now, not when

@@ -16,7 +16,7 @@ use crate::session::{AccessKey, Session};
 use crate::sts::{AssumeRoleRequest, Caller, StsError, Upstream};
 
 /// Why the guard kept a code from STS, in words that say when to try again.
-fn not_admitted(a: &Admission, profile: &str, serial: &str) -> ErrorBody {
+fn not_admitted(a: &Admission, profile: &str, serial: &str, now: SystemTime) -> ErrorBody {
     let mut e = match a {
         Admission::Reused { retry_after } => {
             let mut e = err(
@@ -31,7 +31,7 @@ fn not_admitted(a: &Admission, profile: &str, serial: &str) -> ErrorBody {
             format!("AWS refused this same code a moment ago; enter the current code of {serial}"),
         ),
         Admission::Throttled { retry_after } => {
-            let at = SystemTime::now() + Duration::from_secs(*retry_after);
+            let at = now + Duration::from_secs(*retry_after);
             let mut e = err(
                 ErrorKind::MfaThrottled,
                 format!(
@@ -71,7 +71,7 @@ impl<U: Upstream> Broker<U> {
             let live = st
                 .sessions
                 .get(&target)
-                .is_some_and(|s| s.remaining(SystemTime::now()) >= MIN_REMAINING);
+                .is_some_and(|s| s.remaining(self.clock.now()) >= MIN_REMAINING);
             if live || st.flights.contains_key(&target) {
                 false
             } else {
@@ -83,7 +83,12 @@ impl<U: Upstream> Broker<U> {
                         st.leases.remove(&base.mfa_serial);
                         drop(st);
                         self.bump();
-                        return Err(not_admitted(&other, profile, &base.mfa_serial));
+                        return Err(not_admitted(
+                            &other,
+                            profile,
+                            &base.mfa_serial,
+                            self.clock.now(),
+                        ));
                     }
                 }
             }
@@ -188,7 +193,7 @@ impl<U: Upstream> Broker<U> {
                             "; after {} wrong codes the next try is allowed in {} s (at {})",
                             mfa_guard::FREE_WRONG,
                             backoff.as_secs(),
-                            humantime::format_rfc3339_seconds(SystemTime::now() + backoff)
+                            humantime::format_rfc3339_seconds(self.clock.now() + backoff)
                         );
                     }
                 }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use zeroize::Zeroizing;
 
+use crate::clock::Clock;
+
 /// A code is remembered this long (AWS accepts a code for about one step either side).
 pub const CODE_MEMORY: Duration = Duration::from_secs(120);
 /// Wrong codes in a row before the device backs off.
@@ -63,20 +65,18 @@ pub struct MfaGuard {
     steps: BTreeMap<String, u64>,
     /// Serials this daemon has sent a code for: its own memory is exact for them.
     mine: std::collections::HashSet<String>,
+    clock: Clock,
 }
 
-/// The current TOTP step of the wall clock.
-pub fn current_step() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-        / TOTP_STEP
+/// The TOTP step at `clock`'s now.
+pub fn current_step(clock: Clock) -> u64 {
+    clock.unix() / TOTP_STEP
 }
 
 /// Seconds until the next TOTP step begins.
-pub fn seconds_to_next_step() -> u64 {
-    let now = SystemTime::now()
+pub fn seconds_to_next_step(clock: Clock) -> u64 {
+    let now = clock
+        .now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
@@ -100,7 +100,13 @@ impl MfaGuard {
             store,
             steps,
             mine: std::collections::HashSet::new(),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same guard, reading TOTP steps from `clock`.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// Decides about `code` for device `serial`; a `Go` code is remembered as pending.
@@ -117,15 +123,20 @@ impl MfaGuard {
             return match t.fate {
                 Fate::Refused => Admission::RefusedBefore,
                 Fate::Pending | Fate::Accepted => Admission::Reused {
-                    retry_after: seconds_to_next_step(),
+                    retry_after: seconds_to_next_step(self.clock),
                 },
             };
         }
         // An earlier daemon sent a code in this step: this one may be the same.
         let restored = !self.mine.contains(serial);
-        if restored && self.steps.get(serial).is_some_and(|s| *s >= current_step()) {
+        if restored
+            && self
+                .steps
+                .get(serial)
+                .is_some_and(|s| *s >= current_step(self.clock))
+        {
             return Admission::Reused {
-                retry_after: seconds_to_next_step(),
+                retry_after: seconds_to_next_step(self.clock),
             };
         }
         dev.tried.push(Tried {
@@ -146,7 +157,8 @@ impl MfaGuard {
     /// The code is about to go to STS: record its step where a restart finds it.
     pub fn sent(&mut self, serial: &str) {
         self.mine.insert(serial.to_owned());
-        self.steps.insert(serial.to_owned(), current_step());
+        self.steps
+            .insert(serial.to_owned(), current_step(self.clock));
         self.save();
     }
 

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex as StdMutex;
+use std::time::SystemTime;
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;

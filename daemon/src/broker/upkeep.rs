@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use keyward_proto::{ErrorBody, ErrorKind, Status};
 
@@ -108,7 +108,7 @@ impl<U: Upstream> Broker<U> {
     }
 
     pub fn status(&self) -> Status {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let st = self.state();
         let mut sessions: Vec<_> = st
             .sessions

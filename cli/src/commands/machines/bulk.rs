@@ -102,7 +102,9 @@ pub async fn rows(
                 .as_ref()
                 .filter(|_| this_computer && first.is_some())
                 .map(|k| k[k.len().saturating_sub(4)..].to_owned()),
-            key_age_days: first.and_then(|(_, rotated, _)| *rotated).map(age_days),
+            key_age_days: first
+                .and_then(|(_, rotated, _)| *rotated)
+                .map(|c| age_days(actor.cx.clock, c)),
             key_last_used: first
                 .and_then(|(_, _, used)| *used)
                 .map(|t| humantime::format_rfc3339_seconds(t).to_string()),

@@ -121,7 +121,9 @@ async fn row(
             .cloned()
             .unwrap_or_default(),
         access_key: first.map(|k| k.id[k.id.len().saturating_sub(4)..].to_owned()),
-        key_age_days: first.and_then(|k| k.created).map(age_days),
+        key_age_days: first
+            .and_then(|k| k.created)
+            .map(|c| age_days(actor.cx.clock, c)),
         key_last_used: last_used,
         mfa,
         groups,
@@ -177,12 +179,8 @@ fn status(u: &UserInfo, this_computer: bool) -> &'static str {
     }
 }
 
-pub(super) fn age_days(created: SystemTime) -> u64 {
-    SystemTime::now()
-        .duration_since(created)
-        .unwrap_or_default()
-        .as_secs()
-        / 86_400
+pub(super) fn age_days(clock: keyward_daemon::clock::Clock, created: SystemTime) -> u64 {
+    clock.since(created).as_secs() / 86_400
 }
 
 fn print_table(rows: &[Row], owner: Option<&str>) {

@@ -102,7 +102,9 @@ fn a_restarted_daemon_waits_for_the_next_step_after_a_sent_code() {
         Admission::Reused { .. }
     ));
     // An older step is history.
-    restarted.steps.insert(DEV.to_owned(), current_step() - 1);
+    restarted
+        .steps
+        .insert(DEV.to_owned(), current_step(Clock::system()) - 1);
     assert_eq!(restarted.admit(DEV, &code("123456")), Admission::Go);
 
     // A refused code burns nothing, so it leaves no step behind.
