@@ -8,6 +8,8 @@ pub mod credentials;
 pub mod documents;
 pub mod jit;
 pub mod policy;
+#[cfg(test)]
+pub mod rendered;
 pub mod resources;
 pub mod roles;
 pub mod snapshot;
