@@ -471,7 +471,7 @@ e2e! {
 e2e! {
     fn an_enrollment_code_registers_exactly_one_named_computer_once(desk) {
         let (_acct, laptop) = fleet(&desk);
-        let line = desk.kw(&["enroll", "--machine", "new", "--no-wait", "--json"]).ok().json();
+        let line = desk.keyward(&["enroll", "--machine", "new", "--no-wait", "--json"]).ok().json();
         let code = line["code"].as_str().unwrap().to_owned();
         let creds = code_credentials(&desk, &code);
         check_all(&laptop, &creds, &[

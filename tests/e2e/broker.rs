@@ -34,7 +34,7 @@ fn aws_cli_and_boto3_get_user_and_role_arns() {
     }
     let m = w.machine("alice-laptop", Some("deploy"));
     let role_arn = m.role_arn.clone().expect("role");
-    w.kw(&[
+    w.keyward(&[
         "profile",
         "add",
         "deploy",
@@ -129,7 +129,7 @@ fn wrong_code_is_not_cached_and_a_reused_code_is_never_sent() {
     let m = w.machine("codes", None);
     let serial = m.mfa_serial.clone();
     // A wrong code: clear error, nothing cached.
-    w.kw(&[
+    w.keyward(&[
         "profile",
         "add",
         "codes",
@@ -155,7 +155,7 @@ fn wrong_code_is_not_cached_and_a_reused_code_is_never_sent() {
     );
 
     // The next right code works.
-    w.kw(&[
+    w.keyward(&[
         "profile",
         "add",
         "codes",
@@ -170,7 +170,7 @@ fn wrong_code_is_not_cached_and_a_reused_code_is_never_sent() {
     let used = w.proxy.control.codes_seen().last().cloned().unwrap();
 
     // After a lock, the same code again: refused by the daemon, never sent.
-    w.kw(&["lock"]).ok();
+    w.keyward(&["lock"]).ok();
     let resp = w
         .client()
         .post(
@@ -213,7 +213,7 @@ fn throttling_twice_then_success_lets_login_succeed() {
         2,
     );
     let out = w
-        .kw(&["login", "--profile", &m.profile, "--json"])
+        .keyward(&["login", "--profile", &m.profile, "--json"])
         .ok()
         .stdout;
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -238,7 +238,7 @@ fn a_5xx_during_refresh_keeps_serving_valid_credentials() {
     };
     let m = w.machine("refresher", Some("short"));
     // 20 minutes: inside the refresh-ahead window from the start, above the 15-minute floor.
-    w.kw(&[
+    w.keyward(&[
         "profile",
         "add",
         "short",
@@ -279,9 +279,9 @@ fn without_a_terminal_or_mfa_process_the_helper_fails_fast() {
         return;
     };
     let m = w.machine("notty", None);
-    w.kw(&["profile", "add", "notty", "--mfa-serial", &m.mfa_serial])
+    w.keyward(&["profile", "add", "notty", "--mfa-serial", &m.mfa_serial])
         .ok();
-    w.kw(&["daemon", "start"]).ok();
+    w.keyward(&["daemon", "start"]).ok();
     // setsid: no controlling terminal, exactly like an SDK running us from a service.
     let mut c = w.command("setsid");
     c.arg(w.bin("keyward-credential-process"))
@@ -306,7 +306,7 @@ fn a_long_role_is_assumed_directly_with_mfa() {
         return;
     };
     let m = w.machine("longrole", Some("ops"));
-    w.kw(&[
+    w.keyward(&[
         "profile",
         "add",
         "ops",
@@ -344,7 +344,7 @@ fn status_and_lock_show_and_forget_sessions_without_secrets() {
     };
     let m = w.machine("stat", None);
     let id = key_id(&w.helper(&m.profile));
-    let json = w.kw(&["status", "--json"]).ok().stdout;
+    let json = w.keyward(&["status", "--json"]).ok().stdout;
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["running"], true);
     assert_eq!(v["daemon"]["protocol"], keyward_proto::PROTOCOL_VERSION);
@@ -357,9 +357,9 @@ fn status_and_lock_show_and_forget_sessions_without_secrets() {
         !json.contains(&id),
         "status shows only the last 4 characters"
     );
-    let text = w.kw(&["status"]).ok().stdout;
+    let text = w.keyward(&["status"]).ok().stdout;
     assert!(text.contains("stat") && text.contains("base"), "{text}");
-    let out = w.kw(&["lock", "--json"]).ok().stdout;
+    let out = w.keyward(&["lock", "--json"]).ok().stdout;
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&out).unwrap()["forgotten"],
         1,
@@ -389,7 +389,7 @@ fn a_revoked_key_is_reported_and_not_retried() {
     let m = w.machine("gone", None);
     key_id(&w.helper("gone"));
     w.proxy.control.reject_key(&m.access_key_id);
-    w.kw(&["lock"]).ok();
+    w.keyward(&["lock"]).ok();
     let out = w.helper("gone");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -410,7 +410,7 @@ fn a_revoked_key_is_reported_and_not_retried() {
     let st = w.client().status().unwrap();
     assert_eq!(st.revoked, vec!["gone".to_owned()]);
     assert!(st.sessions.is_empty());
-    let text = w.kw(&["status"]).ok().stdout;
+    let text = w.keyward(&["status"]).ok().stdout;
     assert!(text.contains("revoked or deleted"), "{text}");
     w.assert_no_leaks();
 }

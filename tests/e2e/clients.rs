@@ -50,7 +50,7 @@ e2e! {
         let Some(clients) = clients(&w) else { return };
         let m = w.machine("alice-laptop", Some("deploy"));
         let role_arn = m.role_arn.clone().expect("role");
-        w.kw(&["profile", "add", "deploy", "--role-arn", &role_arn, "--source", "alice-laptop"]).ok();
+        w.keyward(&["profile", "add", "deploy", "--role-arn", &role_arn, "--source", "alice-laptop"]).ok();
         // Warm: the MFA session and the role session exist, so each count is the SDK's own.
         for p in ["alice-laptop", "deploy"] {
             assert!(w.helper(p).status.success(), "warm-up {p}");

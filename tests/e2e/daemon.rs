@@ -20,7 +20,7 @@ fn socket_is_private_single_instance_and_reclaimed_after_kill() {
     let Some(w) = World::new("socket_is_private_single_instance_and_reclaimed_after_kill") else {
         return;
     };
-    w.kw(&["daemon", "start"]).ok();
+    w.keyward(&["daemon", "start"]).ok();
     let dir = w.run.join("keyward");
     let sock = dir.join(keyward_proto::paths::SOCKET_NAME);
     assert_eq!(mode(&dir), 0o700);
@@ -49,7 +49,7 @@ fn socket_is_private_single_instance_and_reclaimed_after_kill() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(sock.exists(), "kill -9 leaves the socket behind");
-    w.kw(&["daemon", "start"]).ok();
+    w.keyward(&["daemon", "start"]).ok();
     let new_pid = w.daemon_pid().unwrap();
     assert_ne!(new_pid, pid);
     assert!(w.daemon_log().contains("reclaimed a stale socket"));
@@ -65,7 +65,7 @@ fn another_users_connection_is_refused() {
         keyward_tests::world::skip(&w.test, "needs root and setpriv to act as another user");
         return;
     }
-    w.kw(&["daemon", "start"]).ok();
+    w.keyward(&["daemon", "start"]).ok();
     let dir = w.run.join("keyward");
     let sock = dir.join(keyward_proto::paths::SOCKET_NAME);
     // Open the door on purpose, so only the peer-uid check stands in the way.

@@ -42,7 +42,7 @@ fn commands_inside_exec_use_the_endpoint_and_nothing_else_gets_in() {
     };
     let m = w.machine("alice-laptop", None);
     let out = w
-        .kw(&["exec", &m.profile, "--", "python3", "-c", PROBE])
+        .keyward(&["exec", &m.profile, "--", "python3", "-c", PROBE])
         .ok();
     let r: Value = serde_json::from_str(out.stdout.trim())
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
@@ -74,7 +74,7 @@ fn commands_inside_exec_use_the_endpoint_and_nothing_else_gets_in() {
     // The AWS CLI, the same way.
     let endpoint = w.proxy.url();
     let out = w
-        .kw(&[
+        .keyward(&[
             "exec",
             &m.profile,
             "--",
@@ -94,15 +94,15 @@ fn commands_inside_exec_use_the_endpoint_and_nothing_else_gets_in() {
         out.stderr
     );
     let out = w
-        .kw(&["exec", &m.profile, "--", "aws", "configure", "list"])
+        .keyward(&["exec", &m.profile, "--", "aws", "configure", "list"])
         .ok();
     assert!(out.stdout.contains("container-role"), "{}", out.stdout);
 
     // --env: a static session in the environment; nesting is refused unless asked for.
-    let out = w.kw(&["exec", "--env", &m.profile, "--", "python3", "-c", "import os; print(os.environ['AWS_ACCESS_KEY_ID'][:4], 'AWS_CONTAINER_CREDENTIALS_FULL_URI' in os.environ)"]).ok();
+    let out = w.keyward(&["exec", "--env", &m.profile, "--", "python3", "-c", "import os; print(os.environ['AWS_ACCESS_KEY_ID'][:4], 'AWS_CONTAINER_CREDENTIALS_FULL_URI' in os.environ)"]).ok();
     assert_eq!(out.stdout.trim(), "ASIA False");
     let nested = w
-        .kw(&[
+        .keyward(&[
             "exec",
             &m.profile,
             "--",
@@ -119,7 +119,7 @@ fn commands_inside_exec_use_the_endpoint_and_nothing_else_gets_in() {
         "{}",
         nested.stderr
     );
-    w.kw(&[
+    w.keyward(&[
         "exec",
         &m.profile,
         "--",
@@ -132,7 +132,7 @@ fn commands_inside_exec_use_the_endpoint_and_nothing_else_gets_in() {
     ])
     .ok();
     let code = w
-        .kw(&["exec", &m.profile, "--", "sh", "-c", "exit 7"])
+        .keyward(&["exec", &m.profile, "--", "sh", "-c", "exit 7"])
         .output()
         .status
         .code();

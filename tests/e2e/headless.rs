@@ -19,7 +19,7 @@ fn key_files(w: &World) -> EncryptedFileStore {
 /// passphrase on stdin: a `Cmd` to finish with `.ok()` or `.fails()`.
 fn setup_vm<'w>(w: &'w World, bucket: &str, passphrase: &str) -> keyward_tests::cmd::Cmd<'w> {
     let totp = w.device_totp_command("alice-vm");
-    let mut c = w.kw_admin(&[
+    let mut c = w.keyward_admin(&[
         "setup",
         "--owner",
         "alice",
@@ -104,7 +104,7 @@ fn setup_on_a_headless_machine_uses_an_encrypted_key_file_and_the_aws_cli_works(
         "the same key, still open"
     );
 
-    let doc = w.kw(&["doctor", "--offline", "--json"]).output();
+    let doc = w.keyward(&["doctor", "--offline", "--json"]).output();
     let doc: Value = serde_json::from_slice(&doc.stdout).unwrap();
     let line = |name: &str| {
         doc["checks"]
@@ -131,12 +131,12 @@ fn setup_on_a_headless_machine_uses_an_encrypted_key_file_and_the_aws_cli_works(
 
     // Rotation on the file store: a new key in a new file, same passphrase; one key left.
     let e = w
-        .kw(&["rotate", "--profile", "alice-vm", "--passphrase-stdin"])
+        .keyward(&["rotate", "--profile", "alice-vm", "--passphrase-stdin"])
         .stdin(b"not the passphrase\n".to_vec())
         .fails()
         .stderr;
     assert!(e.contains("opens only with its passphrase"), "{e}");
-    w.kw(&["rotate", "--profile", "alice-vm", "--passphrase-stdin"])
+    w.keyward(&["rotate", "--profile", "alice-vm", "--passphrase-stdin"])
         .stdin(format!("{PASSPHRASE}\n").into_bytes())
         .ok();
     let rotated = files.get("alice-vm").unwrap().expect("the new key is open");
@@ -147,15 +147,15 @@ fn setup_on_a_headless_machine_uses_an_encrypted_key_file_and_the_aws_cli_works(
         serde_json::json!([rotated.id])
     );
     assert!(!files.exists("alice-vm.rotating"), "no staged copy is left");
-    w.kw(&["lock"]).ok();
-    w.kw(&["unlock", "--profile", "alice-vm", "--passphrase-stdin"])
+    w.keyward(&["lock"]).ok();
+    w.keyward(&["unlock", "--profile", "alice-vm", "--passphrase-stdin"])
         .stdin(format!("{PASSPHRASE}\n").into_bytes())
         .ok();
     let id = w.aws("alice-vm", &["sts", "get-caller-identity"]);
     assert_eq!(arn_of(&id), u["arn"], "the AWS CLI works with the new key");
     assert_eq!(line("key-store")["status"], "ok", "{doc}");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let doc = w.kw(&["doctor", "--offline", "--json"]).output();
+    let doc = w.keyward(&["doctor", "--offline", "--json"]).output();
     let doc: Value = serde_json::from_slice(&doc.stdout).unwrap();
     let store = doc["checks"]
         .as_array()
@@ -181,7 +181,7 @@ fn a_locked_key_file_names_unlock_and_a_wrong_passphrase_changes_nothing() {
     w.canary(key.expose_secret());
 
     // `keyward lock` forgets the sessions and closes the file: as after a reboot.
-    let locked = w.kw(&["lock"]).ok().stdout;
+    let locked = w.keyward(&["lock"]).ok().stdout;
     assert!(
         locked.contains("locked the key file of `alice-vm`"),
         "{locked}"
@@ -192,11 +192,11 @@ fn a_locked_key_file_names_unlock_and_a_wrong_passphrase_changes_nothing() {
         !out.status.success() && e.contains("keyward unlock --profile alice-vm"),
         "{e}"
     );
-    let doc = w.kw(&["doctor", "--offline", "--json"]).output();
+    let doc = w.keyward(&["doctor", "--offline", "--json"]).output();
     assert!(String::from_utf8_lossy(&doc.stdout).contains("keyward unlock --profile alice-vm"));
 
     let wrong = w
-        .kw(&["unlock", "--passphrase-stdin"])
+        .keyward(&["unlock", "--passphrase-stdin"])
         .stdin(b"not the passphrase\n".to_vec())
         .fails()
         .stderr;
@@ -207,7 +207,7 @@ fn a_locked_key_file_names_unlock_and_a_wrong_passphrase_changes_nothing() {
     assert!(!w.helper("alice-vm").status.success(), "still locked");
 
     let ok = w
-        .kw(&["unlock", "--passphrase-stdin", "--for", "1h"])
+        .keyward(&["unlock", "--passphrase-stdin", "--for", "1h"])
         .stdin(format!("{PASSPHRASE}\n").into_bytes())
         .ok()
         .stdout;
@@ -221,7 +221,7 @@ fn a_locked_key_file_names_unlock_and_a_wrong_passphrase_changes_nothing() {
 
     // Without a Secret Service, moving the key there fails and changes nothing.
     let e = w
-        .kw(&[
+        .keyward(&[
             "key",
             "migrate",
             "--to",
@@ -246,7 +246,7 @@ fn a_key_moves_between_the_secret_service_and_a_file_without_being_shown() {
     };
     let m = w.machine("laptop", None);
     let moved = w
-        .kw(&[
+        .keyward(&[
             "key",
             "migrate",
             "--to",
@@ -278,7 +278,7 @@ fn a_key_moves_between_the_secret_service_and_a_file_without_being_shown() {
     assert_eq!(arn_of(&id), Value::from(m.user_arn.clone()));
 
     let back = w
-        .kw(&[
+        .keyward(&[
             "key",
             "migrate",
             "--to",
@@ -294,7 +294,7 @@ fn a_key_moves_between_the_secret_service_and_a_file_without_being_shown() {
         "the file is gone once the keychain holds the key"
     );
     let again = w
-        .kw(&[
+        .keyward(&[
             "key",
             "migrate",
             "--to",
@@ -308,7 +308,7 @@ fn a_key_moves_between_the_secret_service_and_a_file_without_being_shown() {
         again.contains("already in the os-keychain store; nothing to do"),
         "{again}"
     );
-    w.kw(&["lock"]).ok();
+    w.keyward(&["lock"]).ok();
     let id = w.aws("laptop", &["sts", "get-caller-identity"]);
     assert_eq!(arn_of(&id), Value::from(m.user_arn));
     w.assert_no_leaks();

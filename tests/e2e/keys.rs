@@ -14,11 +14,11 @@ fn import_from_env_lands_in_the_secret_service_and_remove_deletes_it() {
     }
     let secret = "EnvImportedSecretKey/0123456789abcdefCANARY";
     w.canary(secret);
-    let mut c = w.command(w.bin("keyward"));
-    c.args(["key", "import", "--profile", "envkey"])
+    let out = w
+        .keyward(&["key", "import", "--profile", "envkey"])
         .env("AWS_ACCESS_KEY_ID", "AKIAENVIMPORT0000001")
-        .env("AWS_SECRET_ACCESS_KEY", secret);
-    let out = w.output(c);
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .output();
     assert!(
         out.status.success(),
         "{}",
@@ -37,22 +37,24 @@ fn import_from_env_lands_in_the_secret_service_and_remove_deletes_it() {
         "secret-tool found: {stored:?}"
     );
 
-    w.kw(&["key", "remove", "--profile", "envkey"]).ok();
+    w.keyward(&["key", "remove", "--profile", "envkey"]).ok();
     let mut look = w.command("secret-tool");
     look.args(["lookup", "service", "keyward", "username", "envkey"]);
     assert!(
         look.output().unwrap().stdout.is_empty(),
         "removed from the Secret Service"
     );
-    let again = w.kw(&["key", "remove", "--profile", "envkey"]).ok().stdout;
+    let again = w
+        .keyward(&["key", "remove", "--profile", "envkey"])
+        .ok()
+        .stdout;
     assert!(again.contains("nothing to do"), "{again}");
     w.assert_no_leaks();
 }
 
 /// `keyward key import --scrub` from `section` of the credentials file at `creds`.
 fn scrub_import(w: &World, creds: &std::path::Path, section: &str) -> std::process::Output {
-    let mut c = w.command(w.bin("keyward"));
-    c.args([
+    w.keyward(&[
         "key",
         "import",
         "--profile",
@@ -61,8 +63,8 @@ fn scrub_import(w: &World, creds: &std::path::Path, section: &str) -> std::proce
         section,
         "--scrub",
     ])
-    .env("AWS_SHARED_CREDENTIALS_FILE", creds);
-    w.output(c)
+    .env("AWS_SHARED_CREDENTIALS_FILE", creds)
+    .output()
 }
 
 #[test]
@@ -94,26 +96,32 @@ fn bad_keys_and_names_are_refused_and_change_nothing() {
     let Some(w) = World::new("bad_keys_and_names_are_refused_and_change_nothing") else {
         return;
     };
-    let mut c = w.command(w.bin("keyward"));
-    c.args(["key", "import", "--profile", "x"])
+    let out = w
+        .keyward(&["key", "import", "--profile", "x"])
         .env("AWS_ACCESS_KEY_ID", "short")
-        .env("AWS_SECRET_ACCESS_KEY", "s");
-    let out = w.output(c);
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .output();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not look like an AWS access key"));
-    let out = w.keyward(&["key", "import", "--profile", "../evil"]);
+    let out = w
+        .keyward(&["key", "import", "--profile", "../evil"])
+        .output();
     assert!(!out.status.success());
-    let out = w.keyward(&["profile", "add", "p", "--mfa-serial", "not-an-arn"]);
+    let out = w
+        .keyward(&["profile", "add", "p", "--mfa-serial", "not-an-arn"])
+        .output();
     assert!(!out.status.success());
-    let out = w.keyward(&[
-        "profile",
-        "add",
-        "r",
-        "--role-arn",
-        "arn:aws:iam::1:role/x",
-        "--source",
-        "missing",
-    ]);
+    let out = w
+        .keyward(&[
+            "profile",
+            "add",
+            "r",
+            "--role-arn",
+            "arn:aws:iam::1:role/x",
+            "--source",
+            "missing",
+        ])
+        .output();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("source profile `missing` is missing"));
     assert!(
@@ -135,7 +143,7 @@ fn profile_add_and_remove_keep_every_other_line() {
     std::fs::create_dir_all(aws.parent().unwrap()).unwrap();
     let before = "# hand-written\n[default]\nregion = eu-west-1\n\n[profile other]\noutput = table ; inline\n";
     std::fs::write(&aws, before).unwrap();
-    w.kw(&[
+    w.keyward(&[
         "profile",
         "add",
         "dev",
@@ -145,7 +153,7 @@ fn profile_add_and_remove_keep_every_other_line() {
         "8h",
     ])
     .ok();
-    w.kw(&[
+    w.keyward(&[
         "profile",
         "add",
         "admin",
@@ -168,19 +176,19 @@ fn profile_add_and_remove_keep_every_other_line() {
         "{text}"
     );
 
-    let list = w.kw(&["profile", "list"]).ok().stdout;
+    let list = w.keyward(&["profile", "list"]).ok().stdout;
     assert!(
         list.contains("dev") && list.contains("8h") && list.contains("via dev"),
         "{list}"
     );
     let json: serde_json::Value =
-        serde_json::from_str(&w.kw(&["profile", "list", "--json"]).ok().stdout).unwrap();
+        serde_json::from_str(&w.keyward(&["profile", "list", "--json"]).ok().stdout).unwrap();
     assert_eq!(json["admin"]["external_id"], "x-1");
 
-    let out = w.keyward(&["profile", "remove", "dev"]);
+    let out = w.keyward(&["profile", "remove", "dev"]).output();
     assert!(!out.status.success(), "dev is still the source of admin");
-    w.kw(&["profile", "remove", "admin"]).ok();
-    w.kw(&["profile", "remove", "dev"]).ok();
+    w.keyward(&["profile", "remove", "admin"]).ok();
+    w.keyward(&["profile", "remove", "dev"]).ok();
     let text = std::fs::read_to_string(&aws).unwrap();
     assert_eq!(text.trim_end(), before.trim_end());
 }

@@ -70,7 +70,7 @@ fn after_lock_no_secret_is_left_in_the_daemons_memory() {
         before[1] >= 1,
         "the scan finds the live session: {before:?}"
     );
-    w.kw(&["lock"]).ok();
+    w.keyward(&["lock"]).ok();
     let after = copies_in_memory(pid, &needles);
     eprintln!("copies before lock {before:?}, after lock {after:?} (long-term key, session secret, session token)");
     assert_eq!(

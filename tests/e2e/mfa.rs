@@ -14,7 +14,7 @@ fn stderr(o: &Output) -> String {
 
 /// A base profile whose mfa_process is `argv`.
 fn with_mfa_process(w: &World, profile: &str, serial: &str, argv: &str) {
-    w.kw(&[
+    w.keyward(&[
         "profile",
         "add",
         profile,
@@ -110,7 +110,7 @@ fn a_daemon_started_from_another_shell_says_how_it_differs() {
         return;
     };
     let m = w.machine("alice-laptop", None);
-    w.kw(&["daemon", "start"])
+    w.keyward(&["daemon", "start"])
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .ok();
     let out = w.helper(&m.profile);
@@ -121,7 +121,7 @@ fn a_daemon_started_from_another_shell_says_how_it_differs() {
             && e.contains("keyward daemon restart"),
         "{e}"
     );
-    w.kw(&["daemon", "restart"]).ok();
+    w.keyward(&["daemon", "restart"]).ok();
     let out = w.helper(&m.profile);
     assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -9,7 +9,7 @@ fn without_a_terminal_a_prompt_window_asks_for_the_code() {
         return;
     };
     let m = w.machine("gui", None);
-    w.kw(&[
+    w.keyward(&[
         "profile",
         "add",
         "gui",
@@ -60,7 +60,7 @@ fn without_a_terminal_a_prompt_window_asks_for_the_code() {
     assert!(how.contains("--entry") && how.contains("gui"), "{how}");
 
     // Nothing can be shown (no display): it fails within 5 s, naming the way out.
-    w.kw(&["lock"]).ok();
+    w.keyward(&["lock"]).ok();
     let (out, took) = aws_cli(None, true);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

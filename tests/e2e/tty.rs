@@ -103,7 +103,7 @@ fn login_reads_the_code_on_the_terminal_without_echo() {
     }
     let m = w.machine("typist", None);
     // No mfa_process: the terminal is the only way to get a code.
-    w.kw(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
+    w.keyward(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
         .ok();
     let mut t = Terminal::start(
         &w,
@@ -176,9 +176,9 @@ fn login_in_a_terminal_names_a_missing_key_before_asking_for_a_code() {
         return;
     }
     let m = w.machine("typist", None);
-    w.kw(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
+    w.keyward(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
         .ok();
-    w.kw(&["key", "remove", "--profile", "typist"]).ok();
+    w.keyward(&["key", "remove", "--profile", "typist"]).ok();
     let t = Terminal::start(
         &w,
         &format!("{} login --profile typist", w.bin("keyward").display()),

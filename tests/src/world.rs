@@ -183,16 +183,16 @@ impl World {
         Cmd::new(self, self.command(program))
     }
 
-    /// `keyward ARGS` on this computer.
-    pub fn kw(&self, args: &[&str]) -> Cmd<'_> {
+    /// `keyward ARGS` on this computer: the one way tests run keyward.
+    pub fn keyward(&self, args: &[&str]) -> Cmd<'_> {
         let mut c = self.cmd(self.bin("keyward"));
         c.args(args);
         c
     }
 
     /// `keyward ARGS` with the account's root credentials (the bootstrap admin).
-    pub fn kw_admin(&self, args: &[&str]) -> Cmd<'_> {
-        let mut c = self.kw(args);
+    pub fn keyward_admin(&self, args: &[&str]) -> Cmd<'_> {
+        let mut c = self.keyward(args);
         c.env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET);
         c
@@ -220,10 +220,6 @@ impl World {
     /// Runs and records a command; returns its output whatever its status.
     pub fn output(&self, cmd: Command) -> Output {
         Cmd::new(self, cmd).output()
-    }
-
-    pub fn keyward(&self, args: &[&str]) -> Output {
-        self.kw(args).output()
     }
 
     /// The credential_process helper, exactly as ~/.aws/config runs it.
@@ -285,14 +281,14 @@ impl World {
     pub fn setup_admin(&self, args: &[&str]) -> Output {
         let mut all = vec!["setup"];
         all.extend_from_slice(args);
-        self.kw_admin(&all).output()
+        self.keyward_admin(&all).output()
     }
 
     /// `keyward setup --enroll` with the code on stdin.
     pub fn setup_enrolled(&self, code: &str, args: &[&str]) -> Output {
         let mut all = vec!["setup", "--enroll"];
         all.extend_from_slice(args);
-        let mut c = self.kw(&all);
+        let mut c = self.keyward(&all);
         c.stdin(format!("{code}\n").into_bytes());
         c.output()
     }
@@ -354,7 +350,7 @@ impl World {
         );
         std::fs::write(&creds, text).unwrap();
         let from = format!("import-{profile}");
-        self.kw(&[
+        self.keyward(&[
             "key",
             "import",
             "--profile",
@@ -366,7 +362,7 @@ impl World {
         .ok();
         let serial = s("mfa_serial");
         let totp = self.totp_command(profile);
-        self.kw(&[
+        self.keyward(&[
             "profile",
             "add",
             profile,
