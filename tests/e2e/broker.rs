@@ -86,7 +86,6 @@ fn aws_cli_and_boto3_get_user_and_role_arns() {
     // The plaintext key was scrubbed after the verified import.
     let creds = std::fs::read_to_string(w.home.join(".aws/credentials")).unwrap();
     assert!(!creds.contains(&m.access_key_id), "{creds}");
-    w.assert_no_leaks();
 }
 
 /// The proxy's session key for a helper's output.
@@ -118,7 +117,6 @@ fn two_hundred_cold_helpers_make_one_sts_call() {
         1,
         "exactly one MFA code sent"
     );
-    w.assert_no_leaks();
 }
 
 #[test]
@@ -198,7 +196,6 @@ fn wrong_code_is_not_cached_and_a_reused_code_is_never_sent() {
     // A fresh code gives a fresh session.
     let second = key_id(&w.helper("codes"));
     assert_ne!(first, second);
-    w.assert_no_leaks();
 }
 
 #[test]
@@ -228,7 +225,6 @@ fn throttling_twice_then_success_lets_login_succeed() {
         3,
         "two throttled, one through"
     );
-    w.assert_no_leaks();
 }
 
 #[test]
@@ -270,7 +266,6 @@ fn a_5xx_during_refresh_keeps_serving_valid_credentials() {
     assert!(w
         .daemon_log()
         .contains("role refresh failed; serving the current credentials"));
-    w.assert_no_leaks();
 }
 
 #[test]
@@ -366,12 +361,11 @@ fn status_and_lock_show_and_forget_sessions_without_secrets() {
         "{out}"
     );
     assert!(w.client().status().unwrap().sessions.is_empty());
-    w.assert_no_leaks();
 }
 
 #[test]
 fn canary_scan_catches_a_planted_secret() {
-    // The leak check itself must be able to fail.
+    // The leak check itself must be able to fail, called or when the world goes.
     let Some(w) = World::new("canary_scan_catches_a_planted_secret") else {
         return;
     };
@@ -379,6 +373,8 @@ fn canary_scan_catches_a_planted_secret() {
     std::fs::write(w.home.join("leak.txt"), "x PLANTED-SECRET-9f8e7d y").unwrap();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.assert_no_leaks()));
     assert!(caught.is_err(), "a planted secret must be found");
+    let on_drop = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(w)));
+    assert!(on_drop.is_err(), "a planted secret must be found on drop");
 }
 
 #[test]
@@ -412,5 +408,4 @@ fn a_revoked_key_is_reported_and_not_retried() {
     assert!(st.sessions.is_empty());
     let text = w.keyward(&["status"]).ok().stdout;
     assert!(text.contains("revoked or deleted"), "{text}");
-    w.assert_no_leaks();
 }

@@ -49,7 +49,6 @@ fn import_from_env_lands_in_the_secret_service_and_remove_deletes_it() {
         .ok()
         .stdout;
     assert!(again.contains("nothing to do"), "{again}");
-    w.assert_no_leaks();
 }
 
 /// `keyward key import --scrub` from `section` of the credentials file at `creds`.

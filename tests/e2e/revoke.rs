@@ -148,8 +148,6 @@ e2e! {
         assert_eq!(writes(&desk), before, "a second revoke writes nothing");
         desk.keyward(&["revoke", "alice-laptop", "--yes", "--purge"]).ok();
         assert_eq!(desk.admin(&["user", "alice-laptop"])["exists"], false);
-        laptop.assert_no_leaks();
-        work.assert_no_leaks();
     }
 }
 
@@ -168,7 +166,6 @@ e2e! {
         assert_denied(&attack(&laptop, &session, &list_bucket(&acct.bucket))[0], "s3:ListBucket");
         let u = desk.admin(&["user", "alice-laptop"]);
         assert_eq!((u["keys"].clone(), u["groups"].clone()), (json!([]), json!([])), "{u}");
-        laptop.assert_no_leaks();
     }
 }
 
@@ -221,8 +218,6 @@ e2e! {
         desk.proxy.control.clear_faults();
         assert!(p["bucket"].to_string().contains("AddedMeanwhile"), "the concurrent statement is kept: {p}");
         assert!(!names(&p["bucket"], ":user/keyward/alice-laptop"));
-        work.assert_no_leaks();
-        bobs.assert_no_leaks();
         let _ = bob;
     }
 }
@@ -251,7 +246,6 @@ e2e! {
         assert!(!String::from_utf8_lossy(&listed.stdout).contains("alice-work") && !String::from_utf8_lossy(&listed.stderr).contains("alice-work"));
         desk.keyward(&["revoke", "alice-work", "--yes", "--purge"]).ok();
         assert_eq!(desk.admin(&["user", "alice-work"])["exists"], false);
-        work.assert_no_leaks();
     }
 }
 

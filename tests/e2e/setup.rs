@@ -96,7 +96,6 @@ e2e! {
         assert!(!names(&p["key"], u["arn"].as_str().unwrap()), "the key was not named");
         assert_eq!(work.admin_as_user(&["caller", "alice-work"]), u["arn"]);
         assert!(!laptop.admin(&["role", "keyward-admin"])["trust"].to_string().contains("alice-work"), "an enrolled computer is an ordinary machine");
-        work.assert_no_leaks();
     }
 }
 
@@ -129,8 +128,6 @@ e2e! {
         let e = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && e.contains("expired"), "{e}");
         assert_eq!(laptop.admin(&["user", "alice-late"])["exists"], false);
-        work.assert_no_leaks();
-        thief.assert_no_leaks();
     }
 }
 

@@ -435,7 +435,7 @@ impl World {
         self.computer.kill_keyring();
     }
 
-    /// The canary search: no registered secret, session credential the emulator saw
+    /// The canary search (also run on drop): no registered secret, session credential the emulator saw
     /// or MFA code in any file under the world, any output, any argv or any environment.
     pub fn assert_no_leaks(&self) {
         crate::leaks::assert_none(
@@ -444,6 +444,17 @@ impl World {
             &self.outputs.lock().unwrap(),
             &self.argvs.lock().unwrap(),
         );
+    }
+}
+
+/// Every world is leak-scanned when it goes, siblings too. `Drop::drop` runs before the
+/// fields are dropped, so the daemon, the keyring and the files are still there to scan.
+/// Not while panicking: the test has failed already, and a second panic would abort.
+impl Drop for World {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_no_leaks();
+        }
     }
 }
 
