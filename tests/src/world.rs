@@ -34,6 +34,17 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stdout(), "SKIPPED {test}: {why}");
 }
 
+/// Whether every tool is on PATH; a loud [`skip`] names the first missing one.
+pub fn has_tools(test: &str, tools: &[&str]) -> bool {
+    match keyward_sandbox::computer::missing(tools) {
+        Some(tool) => {
+            skip(test, &format!("`{tool}` not found on PATH"));
+            false
+        }
+        None => true,
+    }
+}
+
 /// The directory holding the workspace's built binaries (target/debug), or
 /// `KEYWARD_BIN_DIR` (an installed keyward, or an older build to show a test fails there).
 pub fn bin_dir() -> PathBuf {
