@@ -220,24 +220,24 @@ e2e! {
         // An "old" daemon: answers status with protocol 0 and everything else with a
         // protocol mismatch, and exits on /v1/shutdown.
         let fake = r#"
-    import json, os, socket, sys
-    path = sys.argv[1]
-    s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(16)
-    open(os.path.join(os.path.dirname(path), "keywardd.lock"), "w").write(str(os.getpid()))
-    print("ready", flush=True)
-    while True:
-        c, _ = s.accept()
-        req = c.recv(65536).decode(errors="replace")
-        line = req.split("\r\n", 1)[0]
-        if line.startswith("GET /v1/status"):
-            body, code = json.dumps({"version": "0.0.1", "protocol": 0, "pid": os.getpid(), "sessions": []}), "200 OK"
-        elif line.startswith("POST /v1/shutdown"):
-            c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"); c.close(); os.unlink(path); sys.exit(0)
-        else:
-            body, code = json.dumps({"kind": "protocol_mismatch", "message": "old"}), "400 Bad Request"
-        c.sendall(("HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (code, len(body), body)).encode())
-        c.close()
-    "#;
+import json, os, socket, sys
+path = sys.argv[1]
+s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(16)
+open(os.path.join(os.path.dirname(path), "keywardd.lock"), "w").write(str(os.getpid()))
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    req = c.recv(65536).decode(errors="replace")
+    line = req.split("\r\n", 1)[0]
+    if line.startswith("GET /v1/status"):
+        body, code = json.dumps({"version": "0.0.1", "protocol": 0, "pid": os.getpid(), "sessions": []}), "200 OK"
+    elif line.startswith("POST /v1/shutdown"):
+        c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"); c.close(); os.unlink(path); sys.exit(0)
+    else:
+        body, code = json.dumps({"kind": "protocol_mismatch", "message": "old"}), "400 Bad Request"
+    c.sendall(("HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (code, len(body), body)).encode())
+    c.close()
+"#;
         let mut c = w.command("python3");
         c.args(["-c", fake])
             .arg(dir.join(keyward_proto::paths::SOCKET_NAME))
