@@ -10,7 +10,7 @@ use keyward_tests::world::World;
 fn measure(w: &World, args: &[&str]) -> (usize, f64) {
     let before = w.proxy.control.total();
     let started = Instant::now();
-    let out = w.keyward(args);
+    let out = w.keyward(args).output();
     let secs = started.elapsed().as_secs_f64();
     assert!(
         out.status.success(),
@@ -27,7 +27,7 @@ fn account(machines: usize, buckets: usize) -> World {
     w.admin(&["make-world", "data-bucket", "dev"]);
     let totp = w.device_totp_command("alice-laptop");
     let out = w
-        .kw_admin(&[
+        .keyward_admin(&[
             "setup",
             "--owner",
             "alice",
@@ -59,7 +59,9 @@ fn account(machines: usize, buckets: usize) -> World {
     }
     // The MFA sessions (this computer's and the admin role's) first: a code may wait
     // for the next 30 s step, which is not the reader's time.
-    let warm = w.keyward(&["machines", "--json", "--owner", "nobody"]);
+    let warm = w
+        .keyward(&["machines", "--json", "--owner", "nobody"])
+        .output();
     assert!(
         warm.status.success(),
         "{}",

@@ -51,7 +51,7 @@ pub fn run(runs: usize) {
         std::process::exit(1);
     };
     w.machine("bench", None);
-    let login = w.keyward(&["login", "--profile", "bench"]);
+    let login = w.keyward(&["login", "--profile", "bench"]).output();
     assert!(
         login.status.success(),
         "{}",

@@ -111,7 +111,7 @@ fn main() {
     };
     let machine = w.machine("bench", None);
     let client = w.client();
-    let login = w.keyward(&["login", "--profile", "bench"]);
+    let login = w.keyward(&["login", "--profile", "bench"]).output();
     assert!(
         login.status.success(),
         "{}",

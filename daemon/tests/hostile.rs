@@ -2,13 +2,11 @@
 //! the in-process daemon: each gets a clear refusal (or a closed connection), and the
 //! daemon keeps serving. No moto, no D-Bus: plain `cargo test`.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::{assert_still_serving, daemon, daemon_with, raw, CONFIG};
+use crate::common::{assert_still_serving, daemon, daemon_with, raw, CONFIG};
 use keyward_proto::{CredentialsRequest, ErrorKind, MfaSubmit, PROTOCOL_HEADER, PROTOCOL_VERSION};
 
 fn post_head(path: &str, extra: &str) -> String {

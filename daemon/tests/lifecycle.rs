@@ -2,14 +2,12 @@
 //! store: the socket, the typed protocol and hostile input, on any machine with plain
 //! `cargo test` (no moto, no D-Bus).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{assert_still_serving, daemon, raw};
+use crate::common::{assert_still_serving, daemon, raw};
 use keyward_proto::client::CallError;
 use keyward_proto::{CredentialsRequest, ErrorKind, MfaSubmit, PROTOCOL_HEADER, PROTOCOL_VERSION};
 

@@ -21,12 +21,12 @@ e2e! {
         enroll(&w, &work, "work", &["--group", "dev"]);
         let list = |c: &serde_json::Value| attack(&work, c, &json!([call("list", "s3", "list_objects_v2", &json!({"Bucket": acct.bucket}))])).remove(0);
 
-        w.kw_admin(&["access", "enable", "ops", "--admin", "--yes"]).ok();
-        let again = w.kw_admin(&["access", "enable", "ops", "--admin", "--yes", "--json"]).ok().json();
+        w.keyward_admin(&["access", "enable", "ops", "--admin", "--yes"]).ok();
+        let again = w.keyward_admin(&["access", "enable", "ops", "--admin", "--yes", "--json"]).ok().json();
         assert!(again["steps"].as_array().unwrap().iter().all(|s| s["status"] == "already_done"), "{again:#}");
 
         // A non-admin computer cannot grant itself anything, by keyward or by hand.
-        let e = work.kw(&["access", "grant", "ops", "--for", "1h", "--yes"]).fails().stderr;
+        let e = work.keyward(&["access", "grant", "ops", "--for", "1h", "--yes"]).fails().stderr;
         assert!(e.contains("only an admin computer"), "{e}");
         let base = creds_of(&work, "alice-work");
         let guard = "arn:aws:iam::123456789012:policy/keyward/keyward-role-guard";
@@ -43,11 +43,11 @@ e2e! {
         assert_denied(&list(&base), "s3:ListBucket");
 
         // The admin computer grants ops to alice-work for 2 minutes.
-        let out = w.kw(&["access", "grant", "ops", "--for", "2m", "--machine", "work", "--yes"]).ok();
+        let out = w.keyward(&["access", "grant", "ops", "--for", "2m", "--machine", "work", "--yes"]).ok();
         assert!(out.stdout.contains("until"), "{}", out.stdout);
-        let listed = w.kw(&["access", "--json"]).ok().json();
+        let listed = w.keyward(&["access", "--json"]).ok().json();
         assert_eq!(listed[0]["machine"], "alice-work", "{listed}");
-        work.kw(&["profile", "add", "ops", "--role-arn", "arn:aws:iam::123456789012:role/keyward/jit-ops", "--source", "alice-work"]).ok();
+        work.keyward(&["profile", "add", "ops", "--role-arn", "arn:aws:iam::123456789012:role/keyward/jit-ops", "--source", "alice-work"]).ok();
         let ops = creds_of(&work, "ops");
         assert_allowed(&list(&ops));
         // Whatever the group grants (here iam:*), a JIT session cannot lift its own
@@ -70,18 +70,18 @@ e2e! {
         assert_denied(&r[0], "sts:AssumeRole");
 
         // An early end: granted again, then revoked; the session dies at once.
-        w.kw(&["access", "grant", "ops", "--for", "1h", "--machine", "work", "--yes"]).ok();
+        w.keyward(&["access", "grant", "ops", "--for", "1h", "--machine", "work", "--yes"]).ok();
         let r = attack(&work, &base, &json!([call("role", "sts", "assume_role", &json!({"RoleArn": "arn:aws:iam::123456789012:role/keyward/jit-ops", "RoleSessionName": "alice-work", "SourceIdentity": "alice-work"}))]));
         assert_allowed(&r[0]);
         let fresh = json!({"AccessKeyId": r[0]["result"]["Credentials"]["AccessKeyId"], "SecretAccessKey": r[0]["result"]["Credentials"]["SecretAccessKey"], "SessionToken": r[0]["result"]["Credentials"]["SessionToken"]});
         assert_allowed(&list(&fresh));
-        w.kw(&["access", "revoke", "ops", "--machine", "work", "--yes"]).ok();
+        w.keyward(&["access", "revoke", "ops", "--machine", "work", "--yes"]).ok();
         std::thread::sleep(Duration::from_secs(1));
         assert_denied(&list(&fresh), "s3:ListBucket");
 
         // Long-expired grants are cleaned up by `keyward audit --fix`.
         w.admin(&["plant-expired-jit", "ops", "alice-work"]);
-        let r = w.kw_admin(&["audit", "--admin", "--fix", "--yes", "--json", "--fail-on", "never", "--no-local"]).ok().json();
+        let r = w.keyward_admin(&["audit", "--admin", "--fix", "--yes", "--json", "--fail-on", "never", "--no-local"]).ok().json();
         assert!(r.to_string().contains("jit-ops: remove expired just-in-time grants"), "{r:#}");
         let trust = w.admin(&["role", "jit-ops"])["trust"].to_string();
         assert!(!trust.contains("2020-01-01"), "{trust}");

@@ -37,7 +37,7 @@ fn add_billing(w: &World, extra: &[&str]) -> Value {
     ];
     args.extend(extra);
     args.extend(["--admin", "--yes", "--json"]);
-    w.kw_admin(&args).ok().json()
+    w.keyward_admin(&args).ok().json()
 }
 
 fn put(name: &str, sse: Option<&str>) -> Value {
@@ -83,10 +83,10 @@ e2e! {
             (vec!["app", "add", "billing", "--bucket", "no-such-bucket", "--admin", "--yes"], "--create-bucket"),
             (vec!["app", "add", "billing", "--bucket", BUCKET, "--machine", "carol-pc", "--admin", "--yes"], "no machine carol-pc"),
         ] {
-            let e = w.kw_admin(&args).fails().stderr;
+            let e = w.keyward_admin(&args).fails().stderr;
             assert!(e.contains(says) && e.contains("Nothing was changed"), "{args:?}: {e}");
         }
-        let out = bob.kw(&["app", "add", "billing", "--bucket", BUCKET, "--yes", "--json"]).fails();
+        let out = bob.keyward(&["app", "add", "billing", "--bucket", BUCKET, "--yes", "--json"]).fails();
         assert!(out.stderr.contains("--admin-profile") && out.stdout.contains("\"pending\""), "{}\n{}", out.stdout, out.stderr);
         assert_eq!(w.admin(&["role", "app-billing"])["exists"], false, "nothing was made");
         assert_eq!(w.admin(&["key", "alias/app-billing"])["exists"], false);
@@ -97,7 +97,7 @@ e2e! {
         let key = w.admin(&["key", "alias/app-billing"])["arn"].as_str().unwrap().to_owned();
         let again = add_billing(&w, &[]);
         assert!(again["steps"].as_array().unwrap().iter().all(|s| s["status"] == "already_done"), "{again:#}");
-        let text = w.kw_admin(&["app", "add", "billing", "--bucket", BUCKET, "--runtime", "ec2", "--machine", "alice-laptop", "--admin", "--yes"]).ok().stdout;
+        let text = w.keyward_admin(&["app", "add", "billing", "--bucket", BUCKET, "--runtime", "ec2", "--machine", "alice-laptop", "--admin", "--yes"]).ok().stdout;
         assert!(text.contains("nothing changed"), "{text}");
 
         // The role: trusted by EC2, in an instance profile, guarded like keyward's roles.
@@ -112,7 +112,7 @@ e2e! {
         assert!(!bp.to_string().contains("NotPrincipal") && whitelisted(&bp, ROLE) && whitelisted(&bp, &user("alice-laptop")), "{bp:#}");
 
         // alice-laptop develops it: a profile that assumes the role with its MFA session.
-        w.kw(&["profile", "add", "billing", "--app", "billing"]).ok();
+        w.keyward(&["profile", "add", "billing", "--app", "billing"]).ok();
         let body = w.root().join("body.txt");
         std::fs::write(&body, "ledger").unwrap();
         let out = w.aws("billing", &["s3api", "put-object", "--bucket", BUCKET, "--key", "ledger.txt", "--body", body.to_str().unwrap(),
@@ -171,10 +171,10 @@ e2e! {
         let r = attack(&w, &key_creds(&w, "alice-laptop"), &json!([call("read", "s3", "get_object", &json!({"Bucket": BUCKET, "Key": "ledger.txt"}))]));
         assert_denied(&r[0], "s3:GetObject");
 
-        let shown = w.kw(&["app", "show", "billing", "--json"]).ok().json();
+        let shown = w.keyward(&["app", "show", "billing", "--json"]).ok().json();
         assert_eq!(shown["drift"], json!([]), "{shown:#}");
         assert_eq!(shown["members"], json!(["alice-laptop"]));
-        let e = w.kw_admin(&["app", "remove", "billing", "--admin", "--yes"]).fails().stderr;
+        let e = w.keyward_admin(&["app", "remove", "billing", "--admin", "--yes"]).fails().stderr;
         assert!(e.contains("holds objects") && e.contains("--force"), "{e}");
         assert_eq!(w.admin(&["role", "app-billing"])["exists"], true, "nothing was removed");
     }
@@ -214,34 +214,34 @@ e2e! {
         let foreign = |w: &World| bucket_policy(w)["Statement"].as_array().unwrap().iter().filter(|s| s["Sid"] == "AddedMeanwhile").count();
 
         // grant and revoke, from the admin computer (its admin role, with MFA).
-        w.kw(&["app", "grant", "billing", "work", "--yes"]).ok();
-        w.kw(&["app", "grant", "billing", "old", "--yes"]).ok();
+        w.keyward(&["app", "grant", "billing", "work", "--yes"]).ok();
+        w.keyward(&["app", "grant", "billing", "old", "--yes"]).ok();
         let bp = bucket_policy(&w);
         assert!(whitelisted(&bp, &user("alice-work")) && names(&key_policy(&w, &key), &user("alice-work")), "{bp:#}");
         assert_eq!(w.admin(&["group-members", "app-billing"]), json!(["alice-laptop", "alice-work", "alice-old"]));
-        let text = w.kw(&["app", "grant", "billing", "work", "--yes"]).ok().stdout;
+        let text = w.keyward(&["app", "grant", "billing", "work", "--yes"]).ok().stdout;
         assert!(text.contains("nothing changed"), "{text}");
-        w.kw(&["app", "revoke", "billing", "laptop", "--yes"]).ok();
+        w.keyward(&["app", "revoke", "billing", "laptop", "--yes"]).ok();
         let bp = bucket_policy(&w);
         assert!(!bp.to_string().contains("alice-laptop") && !key_policy(&w, &key).to_string().contains("alice-laptop"), "{bp:#}");
         assert!(whitelisted(&bp, ROLE), "the role stays whitelisted");
         assert_eq!(foreign(&w), 1, "the foreign statement is untouched");
         let work_app = {
-            work.kw(&["profile", "add", "billing", "--app", "billing"]).ok();
+            work.keyward(&["profile", "add", "billing", "--app", "billing"]).ok();
             creds_of(&work, "billing")
         };
         assert_allowed(&attack(&work, &work_app, &json!([put("w", Some(&key))]))[0]);
 
         // A non-admin's revoke leaves the app's whitelists pending; the admin finishes.
-        let report = work.kw(&["revoke", "old", "--yes", "--json"]).ok().json();
+        let report = work.keyward(&["revoke", "old", "--yes", "--json"]).ok().json();
         assert_eq!(status_of(&report, "leave_policies"), "pending", "{report:#}");
         assert!(whitelisted(&bucket_policy(&w), &user("alice-old")), "still named until an admin cleans up");
-        let report = w.kw(&["revoke", "alice-old", "--yes", "--json"]).ok().json();
+        let report = w.keyward(&["revoke", "alice-old", "--yes", "--json"]).ok().json();
         assert_eq!(status_of(&report, "leave_policies"), "done", "{report:#}");
         assert!(!bucket_policy(&w).to_string().contains("alice-old") && !key_policy(&w, &key).to_string().contains("alice-old"));
 
         // The admin revokes alice-work: out of the key policy, the whitelist and the group.
-        w.kw(&["revoke", "alice-work", "--yes"]).ok();
+        w.keyward(&["revoke", "alice-work", "--yes"]).ok();
         assert!(!bucket_policy(&w).to_string().contains("alice-work") && !key_policy(&w, &key).to_string().contains("alice-work"));
         assert_eq!(w.admin(&["group-members", "app-billing"]), json!([]));
         assert_denied(&attack(&work, &work_app, &json!([put("w2", Some(&key))]))[0], "s3:PutObject");
@@ -249,7 +249,7 @@ e2e! {
 
         // remove: its pieces go, the foreign statement stays, the key waits 30 days.
         w.admin(&["put-object", BUCKET, "root.txt"]);
-        w.kw_admin(&["app", "remove", "billing", "--force", "--admin", "--yes"]).ok();
+        w.keyward_admin(&["app", "remove", "billing", "--force", "--admin", "--yes"]).ok();
         assert_eq!(w.admin(&["role", "app-billing"])["exists"], false);
         assert_eq!(w.admin(&["group-members", "app-billing"]), Value::Null);
         assert_eq!(w.admin(&["key", &key])["state"], "PendingDeletion");

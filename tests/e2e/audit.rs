@@ -18,7 +18,7 @@ const DAY: u64 = 86_400;
 fn audit(w: &World, extra: &[&str]) -> (Value, Option<i32>) {
     let mut args = vec!["audit", "--json", "--admin"];
     args.extend_from_slice(extra);
-    let out = w.kw_admin(&args).output();
+    let out = w.keyward_admin(&args).output();
     let v = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("audit: {}", String::from_utf8_lossy(&out.stderr)));
     (v, out.status.code())
@@ -102,7 +102,7 @@ e2e! {
         }
         assert!(matching(&r, "keyward-drift", "").len() == 1, "enrolling a new owner kept keyward's documents current");
 
-        let text = w.kw_admin(&["audit", "--admin", "--fail-on", "never"]).ok().stdout;
+        let text = w.keyward_admin(&["audit", "--admin", "--fail-on", "never"]).ok().stdout;
         eprintln!("{text}");
         assert!(text.contains("HIGH   root-access-key") && text.contains("fix: "), "{text}");
 
@@ -135,18 +135,18 @@ e2e! {
         enroll(&w, &work, "work", &["--group", "dev"]);
         let bob = w.sibling("bob-desk");
         enroll(&w, &bob, "desk", &["--owner", "bob", "--group", "dev", "--bucket", &acct.bucket]);
-        w.kw(&["grant", "laptop", "--bucket", &acct.bucket, "--enforce-encryption", "--yes"]).ok();
+        w.keyward(&["grant", "laptop", "--bucket", &acct.bucket, "--enforce-encryption", "--yes"]).ok();
         w.admin(&["harden-bucket", &acct.bucket]);
         // The article's root checklist: MFA on, no access key.
         w.proxy.control.set_root_mfa(true);
         w.proxy.control.delete_root_keys();
 
-        let out = w.kw(&["audit", "--json"]).output();
+        let out = w.keyward(&["audit", "--json"]).output();
         let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
         assert_eq!(r["findings"], serde_json::json!([]), "{r:#}");
         assert_eq!(out.status.code(), Some(0));
         assert_eq!(w.proxy.control.denials(), vec![], "the admin role reads all it needs");
-        let e = bob.kw(&["audit"]).fails().stderr;
+        let e = bob.keyward(&["audit"]).fails().stderr;
         assert!(e.contains("admin computer") && e.contains("--admin-profile"), "{e}");
 
         // What only the account's admin may fix is left pending on an admin computer,
@@ -162,7 +162,7 @@ e2e! {
                 .env("AWS_SECRET_ACCESS_KEY", "moto")
                 .ok();
         }
-        let out = w.kw(&["audit", "--fix", "--yes", "--json", "--fail-on", "never", "--no-local"]).ok();
+        let out = w.keyward(&["audit", "--fix", "--yes", "--json", "--fail-on", "never", "--no-local"]).ok();
         let r = out.json();
         let step = r["fix_report"]["steps"].as_array().unwrap().iter().find(|s| s["id"] == "strip_principals").cloned().unwrap_or_default();
         assert_eq!(step["status"], "pending", "{r:#}");
@@ -178,7 +178,7 @@ e2e! {
         let reader = w.admin(&["make-iam-reader"]);
         w.canary(reader["secret_access_key"].as_str().unwrap());
         let out = w
-            .kw(&["audit", "--json", "--admin", "--fail-on", "never"])
+            .keyward(&["audit", "--json", "--admin", "--fail-on", "never"])
             .env("AWS_ACCESS_KEY_ID", reader["access_key_id"].as_str().unwrap())
             .env("AWS_SECRET_ACCESS_KEY", reader["secret_access_key"].as_str().unwrap())
             .ok();

@@ -51,7 +51,7 @@ pub fn bootstrap(w: &World, acct: &Account, owner: &str, machine: &str, admin: b
     if admin {
         args.push("--admin");
     }
-    w.kw_admin(&args).ok()
+    w.keyward_admin(&args).ok()
 }
 
 /// A computer of `owner` registered from `admin` without granting it anything:
@@ -59,7 +59,7 @@ pub fn bootstrap(w: &World, acct: &Account, owner: &str, machine: &str, admin: b
 pub fn enroll_bare(admin: &World, owner: &str, machine: &str) -> World {
     let new = admin.sibling(&format!("{owner}-{machine}"));
     let line = admin
-        .kw(&[
+        .keyward(&[
             "enroll",
             "--machine",
             machine,

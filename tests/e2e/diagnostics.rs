@@ -14,7 +14,7 @@ fn doctor(w: &World, offline: bool) -> Value {
     if offline {
         args.push("--offline");
     }
-    let out = w.kw(&args).output();
+    let out = w.keyward(&args).output();
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("doctor --json: {}", String::from_utf8_lossy(&out.stderr)))
 }
@@ -93,7 +93,7 @@ e2e! {
     fn doctor_fails_a_profile_without_its_key_and_a_revoked_key(w) {
         let m = w.machine("laptop", None);
         let _ = w.machine("desk", None);
-        w.kw(&["key", "remove", "--profile", "desk"]).ok();
+        w.keyward(&["key", "remove", "--profile", "desk"]).ok();
         let doc = doctor(&w, true);
         let keys = checks(&doc, "key");
         let of = |p: &str| keys.iter().find(|c| c["detail"].as_str().unwrap().contains(&format!("`{p}`"))).copied().unwrap_or_else(|| panic!("no key line for {p}: {doc}"));
@@ -115,7 +115,7 @@ e2e! {
 e2e! {
     fn without_credentials_commands_say_so_and_point_to_admin_profile(w) {
         for args in [vec!["machines"], vec!["revoke", "alice-laptop", "--yes"], vec!["init", "--yes"]] {
-            let out = w.kw(&args).env_remove("AWS_EC2_METADATA_DISABLED").env("AWS_EC2_METADATA_SERVICE_ENDPOINT", w.proxy.url()).fails();
+            let out = w.keyward(&args).env_remove("AWS_EC2_METADATA_DISABLED").env("AWS_EC2_METADATA_SERVICE_ENDPOINT", w.proxy.url()).fails();
             let e = &out.stderr;
             assert!(e.contains("no AWS credentials found") && e.contains("--admin-profile") && e.contains("AWS_PROFILE"), "{args:?}: {e}");
             assert!(!e.contains("network"), "{args:?}: {e}");
@@ -128,13 +128,13 @@ e2e! {
     fn hints_never_send_the_user_back_to_the_command_that_failed(w) {
         // No profile at all: every path points to setup, the README's first step.
         for args in [vec!["login"], vec!["key", "migrate", "--to", "encrypted-file"]] {
-            let e = w.kw(&args).fails().stderr;
+            let e = w.keyward(&args).fails().stderr;
             assert!(e.contains("keyward setup"), "{args:?}: {e}");
         }
         // A profile that needs a typed code, and no terminal: not "run keyward login".
         let m = w.machine("typist", None);
-        w.kw(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial]).ok();
-        let e = w.kw(&["login", "--profile", "typist"]).fails().stderr;
+        w.keyward(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial]).ok();
+        let e = w.keyward(&["login", "--profile", "typist"]).fails().stderr;
         assert!(e.contains("no terminal") && e.contains("mfa_process"), "{e}");
         assert!(!e.contains("run `keyward login"), "{e}");
     }

@@ -46,7 +46,7 @@ e2e! {
         bootstrap(&desk, &acct, "alice", "desk", true);
         for (owner, m) in [("alice", "laptop"), ("bob", "laptop")] {
             enroll_bare(&desk, owner, m);
-            desk.kw(&["grant", m, "--owner", owner, "--group", "dev", "--bucket", &acct.bucket, "--yes"]).ok();
+            desk.keyward(&["grant", m, "--owner", owner, "--group", "dev", "--bucket", &acct.bucket, "--yes"]).ok();
         }
         let g = analyse(&desk);
         let principals: Vec<&str> = g["principals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();

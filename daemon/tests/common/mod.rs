@@ -2,8 +2,6 @@
 //! TempDir)` over a fake STS and the memory key store, on a real Unix socket in a
 //! private directory. Shared by the lifecycle, hostile-input and local-trust tests.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,7 +70,6 @@ pub struct Handle {
     stop: tokio::sync::watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
     pub fake: FakeSts,
-    pub keys: Arc<MemoryKeyStore>,
 }
 
 impl Drop for Handle {
@@ -105,16 +102,16 @@ pub fn daemon_with(config_text: &str) -> (Client, Handle, tempfile::TempDir) {
     .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, config_text).unwrap();
-    let keys = Arc::new(MemoryKeyStore::default());
-    let store = keys.clone();
-    keys.set(
-        "dev",
-        &AccessKey::new(
-            String::from("fake-access-key-id-0001"),
-            SecretString::from("long-term-secret".to_owned()),
-        ),
-    )
-    .unwrap();
+    let store = Arc::new(MemoryKeyStore::default());
+    store
+        .set(
+            "dev",
+            &AccessKey::new(
+                String::from("fake-access-key-id-0001"),
+                SecretString::from("long-term-secret".to_owned()),
+            ),
+        )
+        .unwrap();
     let fake = FakeSts::default();
     let socket = dir.path().join("keywardd.sock");
     let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
@@ -140,7 +137,6 @@ pub fn daemon_with(config_text: &str) -> (Client, Handle, tempfile::TempDir) {
             stop,
             thread: Some(thread),
             fake,
-            keys,
         },
         dir,
     )
