@@ -135,7 +135,9 @@ impl Aws {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(crate::iam::describe(&e)))
+            .map_err(|e| {
+                crate::iam::AwsError::new("sts:GetCallerIdentity", &e).reworded(str::to_owned)
+            })
             .context("cannot tell who these credentials belong to (sts:GetCallerIdentity)")?;
         Ok((
             out.account().unwrap_or_default().to_owned(),

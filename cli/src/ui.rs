@@ -58,6 +58,7 @@ pub fn show_diff(title: &str, diff: &str) {
         let colored = match line.as_bytes().first() {
             Some(b'+') => paint("32", line),
             Some(b'-') => paint("31", line),
+            Some(b'@') => paint("36", line),
             _ => line.to_owned(),
         };
         eprintln!("{colored}");

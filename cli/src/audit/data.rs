@@ -5,11 +5,12 @@
 use anyhow::Result;
 use serde_json::Value;
 
-use super::fix::{Home, Repair};
+use super::fix::Repair;
 use super::{is_dangling_id, Finding, Severity};
 use crate::clients::Aws;
+use crate::iam::resources::PolicyHome;
 use crate::iam::snapshot::Snapshot;
-use crate::iam::{code, describe, policy};
+use crate::iam::{policy, AwsError};
 
 /// Every principal string of a statement's `Principal` (`"*"` included).
 fn principals(st: &Value) -> Vec<String> {
@@ -94,7 +95,7 @@ pub fn enforces_encryption(doc: &Value) -> bool {
     })
 }
 
-fn dangling_finding(home: Home, ids: Vec<String>) -> Finding {
+fn dangling_finding(home: PolicyHome, ids: Vec<String>) -> Finding {
     Finding::new(
         Severity::Medium,
         "dangling-principal",
@@ -141,8 +142,14 @@ async fn bucket(aws: &Aws, account: &str, name: &str) -> Result<Vec<Finding>> {
         Ok(o) => o
             .policy()
             .and_then(|p| serde_json::from_str::<Value>(p).ok()),
-        Err(e) if code(&e) == Some("NoSuchBucketPolicy") => None,
-        Err(e) => anyhow::bail!("cannot read the policy of {at}: {}", describe(&e)),
+        Err(e) => match AwsError::new("s3:GetBucketPolicy", &e) {
+            e if e.is_no_bucket_policy() => None,
+            e => {
+                return Err(e
+                    .reworded(|d| format!("cannot read the policy of {at}: {d}"))
+                    .into())
+            }
+        },
     };
     if let Some(d) = &doc {
         if open_to_all(d) && !blocked {
@@ -156,7 +163,7 @@ async fn bucket(aws: &Aws, account: &str, name: &str) -> Result<Vec<Finding>> {
         }
         let ids = dangling(d);
         if !ids.is_empty() {
-            out.push(dangling_finding(Home::Bucket(name.to_owned()), ids));
+            out.push(dangling_finding(PolicyHome::Bucket(name.to_owned()), ids));
         }
     }
     if !doc.as_ref().is_some_and(enforces_encryption) {
@@ -266,7 +273,7 @@ pub async fn kms_keys(aws: &Aws, account: &str) -> Result<Vec<Finding>> {
         }
         let ids = dangling(&doc);
         if !ids.is_empty() {
-            out.push(dangling_finding(Home::Key(arn.to_owned()), ids));
+            out.push(dangling_finding(PolicyHome::Key(arn.to_owned()), ids));
         }
     }
     Ok(out)
@@ -278,7 +285,7 @@ pub fn trusts(s: &Snapshot) -> Vec<Finding> {
         .iter()
         .filter_map(|r| {
             let ids = dangling(r.trust.as_ref()?);
-            (!ids.is_empty()).then(|| dangling_finding(Home::Trust(r.name.clone()), ids))
+            (!ids.is_empty()).then(|| dangling_finding(PolicyHome::Trust(r.name.clone()), ids))
         })
         .collect()
 }

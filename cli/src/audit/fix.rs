@@ -12,28 +12,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::clients::Aws;
-use crate::iam::{credentials, fail, policy, roles};
+use crate::iam::resources::{read_policy, write_policy, PolicyHome, ReadError};
+use crate::iam::{credentials, fail, roles};
 use crate::plan::State;
 use keyward_daemon::clock::Clock;
-
-/// Where a policy lives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", content = "name", rename_all = "snake_case")]
-pub enum Home {
-    Bucket(String),
-    Key(String),
-    Trust(String),
-}
-
-impl std::fmt::Display for Home {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Home::Bucket(b) => write!(f, "bucket policy of s3://{b}"),
-            Home::Key(k) => write!(f, "key policy of {k}"),
-            Home::Trust(r) => write!(f, "trust policy of role {r}"),
-        }
-    }
-}
 
 /// What a finding's fix does, in the plan `--fix` builds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,7 +41,7 @@ pub enum Repair {
         bucket: String,
     },
     StripPrincipals {
-        home: Home,
+        home: PolicyHome,
         ids: Vec<String>,
     },
     DenyUnencrypted {
@@ -139,7 +121,7 @@ impl Repair {
                 }
             }
             Repair::DenyUnencrypted { bucket } => {
-                let doc = read(aws, &Home::Bucket(bucket.clone())).await?;
+                let doc = read(aws, &PolicyHome::Bucket(bucket.clone())).await?;
                 if crate::audit::data::enforces_encryption(&doc) {
                     done("denied")
                 } else {
@@ -194,11 +176,11 @@ impl Repair {
             }
             Repair::StripPrincipals { home, ids } => {
                 let doc = read(aws, home).await?;
-                write(aws, home, &strip_ids(&doc, ids)).await?;
+                write_policy(aws, home, &strip_ids(&doc, ids)).await?;
                 Ok(format!("removed {}", ids.join(", ")))
             }
             Repair::DenyUnencrypted { bucket } => {
-                let home = Home::Bucket(bucket.clone());
+                let home = PolicyHome::Bucket(bucket.clone());
                 let mut doc = read(aws, &home).await?;
                 if doc.get("Statement").is_none() {
                     doc = json!({"Version": "2012-10-17", "Statement": []});
@@ -208,7 +190,7 @@ impl Repair {
                         "Resource": format!("arn:aws:s3:::{bucket}/*"),
                         "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}}));
                 }
-                write(aws, &home, &doc).await?;
+                write_policy(aws, &home, &doc).await?;
                 Ok("added".into())
             }
             Repair::DeactivateOldKeys { user, max_age_days } => {
@@ -342,35 +324,12 @@ async fn inactive(aws: &Aws, user: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-async fn read(aws: &Aws, home: &Home) -> Result<Value> {
-    use crate::iam::resources::{read_policy, PolicyHome, ReadError};
-    let at = match home {
-        Home::Bucket(b) => PolicyHome::Bucket(b.clone()),
-        Home::Key(k) => PolicyHome::Key(k.clone()),
-        Home::Trust(r) => {
-            return Ok(roles::get_role(aws, r)
-                .await?
-                .with_context(|| format!("role {r} is gone"))?
-                .trust)
-        }
-    };
-    match read_policy(aws, &at).await {
+async fn read(aws: &Aws, home: &PolicyHome) -> Result<Value> {
+    match read_policy(aws, home).await {
         Ok(Some(text)) => Ok(serde_json::from_str(&text)?),
         Ok(None) => Ok(json!({})),
         Err(ReadError::NotFound) => anyhow::bail!("the {home} is gone"),
-        Err(ReadError::Other(m)) => anyhow::bail!("cannot read the {home}: {m}"),
-    }
-}
-
-async fn write(aws: &Aws, home: &Home, doc: &Value) -> Result<()> {
-    use crate::iam::resources::{write_policy, PolicyHome};
-    match home {
-        Home::Bucket(b) => write_policy(aws, &PolicyHome::Bucket(b.clone()), doc).await,
-        Home::Key(k) => write_policy(aws, &PolicyHome::Key(k.clone()), doc).await,
-        Home::Trust(r) => {
-            anyhow::ensure!(!policy::is_empty(doc), "the trust policy of role {r} names only deleted principals: delete the role, or name who should assume it");
-            roles::set_trust(aws, r, doc).await
-        }
+        Err(ReadError::Other(e)) => Err(home.unreadable(e)),
     }
 }
 

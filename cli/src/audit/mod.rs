@@ -78,15 +78,9 @@ impl Finding {
 
 /// A check that could not read what it needs: reported, never passed silently.
 pub fn not_checked(what: &str, e: &anyhow::Error) -> Finding {
-    let why = format!("{e:#}");
-    let denied = if why.contains("AccessDenied") {
-        let action = why.split(" failed:").next().unwrap_or_default();
-        format!(
-            "AccessDenied on {}",
-            action.rsplit(' ').next().unwrap_or(action)
-        )
-    } else {
-        why
+    let denied = match crate::iam::aws_error(e).filter(|a| a.is_denied()) {
+        Some(a) => format!("AccessDenied on {}", a.operation()),
+        None => format!("{e:#}"),
     };
     Finding::new(
         Severity::Medium,

@@ -11,7 +11,7 @@ use crate::actor::{self, Actor, Who};
 use crate::iam::app_store::{self, AppRecord};
 use crate::iam::apps::{self, App, Runtime};
 use crate::iam::resources::{self, PolicyHome};
-use crate::iam::users;
+use crate::iam::{users, AwsError};
 use crate::names;
 use crate::plan::app::AppStep;
 use crate::plan::{Plan, Report, Step};
@@ -199,7 +199,9 @@ async fn bucket_owner(
                 Ok(BucketState::Ours)
             }
             Some(403) => Ok(BucketState::Foreign),
-            _ => bail!("cannot look at s3://{bucket}: {}", crate::iam::describe(&e)),
+            _ => Err(AwsError::new("s3:HeadBucket", &e)
+                .reworded(|d| format!("cannot look at s3://{bucket}: {d}"))
+                .into()),
         },
     }
 }
@@ -444,7 +446,7 @@ async fn remove(a: &RemoveArgs) -> Result<()> {
         match aws.s3.list_objects_v2().bucket(b).max_keys(1).send().await {
             Ok(o) if o.key_count().unwrap_or(0) == 0 => {}
             Ok(_) => bail!("s3://{b} holds objects encrypted with the app's key; removing the app schedules that key's deletion. Move the data first, or pass --force. Nothing was changed."),
-            Err(e) => bail!("cannot tell whether s3://{b} holds objects ({}); removing the app schedules its key's deletion. Check the bucket, then pass --force. Nothing was changed.", crate::iam::describe(&e)),
+            Err(e) => return Err(AwsError::new("s3:ListObjectsV2", &e).reworded(|d| format!("cannot tell whether s3://{b} holds objects ({d}); removing the app schedules its key's deletion. Check the bucket, then pass --force. Nothing was changed.")).into()),
         }
     }
     let ours = !rec.app.key.is_empty()

@@ -180,7 +180,7 @@ async fn read(aws: &Aws, home: &PolicyHome) -> Result<Option<Value>> {
     match resources::read_policy(aws, home).await {
         Ok(t) => Ok(Some(policy::parse(t.as_deref())?)),
         Err(resources::ReadError::NotFound) => Ok(None),
-        Err(resources::ReadError::Other(m)) => bail!("cannot read the {home}: {m}"),
+        Err(resources::ReadError::Other(e)) => Err(home.unreadable(e)),
     }
 }
 

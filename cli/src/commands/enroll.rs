@@ -15,7 +15,7 @@ use super::{execute, Rights, RunMode};
 use crate::actor::{self, Actor, Who};
 use crate::enroll_code::{self, EnrollCode};
 use crate::iam::documents::{self as docs, Whitelists};
-use crate::iam::{credentials, describe, roles, users};
+use crate::iam::{credentials, roles, users, AwsError};
 use crate::names;
 use crate::plan::{grant_steps, Plan, Step};
 use crate::ui;
@@ -165,10 +165,9 @@ async fn mint(
         .send()
         .await
         .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot mint an enrollment session ({}); was `keyward init` run for this account?",
-                describe(&e)
-            )
+            AwsError::new("sts:AssumeRole", &e).reworded(|d| {
+                format!("cannot mint an enrollment session ({d}); was `keyward init` run for this account?")
+            })
         })?;
     let c = out
         .credentials()

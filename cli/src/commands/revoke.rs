@@ -9,7 +9,7 @@ use clap::Args;
 use super::{execute, RunMode};
 use crate::actor::{self, Actor, Who};
 use crate::iam::resources::{self, PolicyHome};
-use crate::iam::{account, users};
+use crate::iam::{account, is_denied, users};
 use crate::names;
 use crate::plan::{Needs, Plan, Report};
 use crate::ui;
@@ -74,17 +74,16 @@ pub fn revoke(a: &RevokeArgs) -> Result<()> {
 async fn find_target(actor: &Actor, machine: &str) -> Result<users::UserInfo> {
     let reader = actor.cx.aws_for(Needs::Machine).expect("an identity");
     let own = names::resolve_machine(actor.owner(), machine);
-    let denied = |e: &anyhow::Error| format!("{e:#}").contains("AccessDenied");
     let lookup = match users::get_user(reader, &own).await {
         Ok(None) if own != machine => users::get_user(reader, machine).await,
-        Err(e) if denied(&e) && own != machine => users::get_user(reader, machine).await,
+        Err(e) if is_denied(&e) && own != machine => users::get_user(reader, machine).await,
         other => other,
     };
     // Another owner's machines are walled off: this computer may not even read them, so
     // "denied" means "not one of ours" (it may not exist at all).
     let (found, walled) = match lookup {
         Ok(u) => (u, false),
-        Err(e) if denied(&e) => (None, true),
+        Err(e) if is_denied(&e) => (None, true),
         Err(e) => return Err(e),
     };
     let Some(target) = found.filter(users::UserInfo::is_machine) else {

@@ -17,7 +17,7 @@ use crate::actor::{self, Who};
 use crate::clients::Aws;
 use crate::enroll_code::{self, EnrollCode};
 use crate::iam::documents::{self as docs, Arns, Whitelists};
-use crate::iam::users;
+use crate::iam::{is_expired_token, users};
 use crate::local::keychain::{self, StoreArgs};
 use crate::local::profiles;
 use crate::names;
@@ -207,7 +207,7 @@ async fn check_code_unused(cx: &Cx, l: &Local) -> Result<()> {
     match users::get_user(aws, &l.user).await {
         Ok(Some(u)) if u.is_enrolled() => bail!("{} is already registered: an enrollment code works once. If this is not the computer you registered, tell the admin: `keyward revoke {}`", l.user, l.user),
         Ok(_) => Ok(()),
-        Err(e) if format!("{e:#}").contains("ExpiredToken") => bail!("the enrollment code expired (AWS refused it); ask the admin computer for a new one: `keyward enroll --machine {}`", l.machine),
+        Err(e) if is_expired_token(&e) => bail!("the enrollment code expired (AWS refused it); ask the admin computer for a new one: `keyward enroll --machine {}`", l.machine),
         Err(e) => Err(e.context("the enrollment code does not work")),
     }
 }

@@ -1,7 +1,7 @@
 //! Account-wide reads: the policies keyward manages (the admin role's whitelists) and
 //! which of them still name a machine.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use super::documents::{self as docs, Whitelists};
 use super::resources::{self, PolicyHome, ReadError};
@@ -48,7 +48,7 @@ pub async fn homes_naming(aws: &Aws, arn: &str, extra: &[PolicyHome]) -> Result<
                 }
             }
             Err(ReadError::NotFound) => {}
-            Err(ReadError::Other(m)) => bail!("cannot read the {home}: {m}"),
+            Err(ReadError::Other(e)) => return Err(home.unreadable(e)),
         }
     }
     Ok(out)

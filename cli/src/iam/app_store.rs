@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::apps::{self, App};
 use super::documents::{Arns, PATH};
-use super::{code, fail, gone_ok, not_found, roles, users};
+use super::{fail, found, gone_ok, roles, users};
 use crate::clients::Aws;
 
 /// A KMS key as keyward checks it before using it for an app.
@@ -19,10 +19,12 @@ pub struct KeyInfo {
 }
 
 pub async fn describe_key(aws: &Aws, key: &str) -> Result<Option<KeyInfo>> {
-    let out = match aws.kms.describe_key().key_id(key).send().await {
-        Ok(o) => o,
-        Err(e) if code(&e) == Some("NotFoundException") => return Ok(None),
-        Err(e) => return Err(fail("kms:DescribeKey", &e)),
+    let Some(out) = found(
+        aws.kms.describe_key().key_id(key).send().await,
+        "kms:DescribeKey",
+    )?
+    else {
+        return Ok(None);
     };
     let m = out
         .key_metadata()
@@ -136,18 +138,14 @@ pub async fn retire_key(aws: &Aws, name: &str, arn: &str) -> Result<()> {
 }
 
 pub async fn group_policy(aws: &Aws, group: &str) -> Result<Option<Value>> {
-    match aws
+    let got = aws
         .iam
         .get_group_policy()
         .group_name(group)
-        .policy_name(apps::POLICY)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(Some(roles::decode_document(out.policy_document())?)),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(fail("iam:GetGroupPolicy", &e)),
-    }
+        .policy_name(apps::POLICY);
+    found(got.send().await, "iam:GetGroupPolicy")?
+        .map(|out| roles::decode_document(out.policy_document()))
+        .transpose()
 }
 
 /// What a group holds that keyward did not write: attached policies, other inline
@@ -202,17 +200,13 @@ pub async fn members(aws: &Aws, group: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut marker = None;
     loop {
-        let page = match aws
+        let got = aws
             .iam
             .get_group()
             .group_name(group)
-            .set_marker(marker.clone())
-            .send()
-            .await
-        {
-            Ok(p) => p,
-            Err(e) if not_found(&e) => return Ok(out),
-            Err(e) => return Err(fail("iam:GetGroup", &e)),
+            .set_marker(marker.clone());
+        let Some(page) = found(got.send().await, "iam:GetGroup")? else {
+            return Ok(out);
         };
         out.extend(page.users().iter().map(|u| u.user_name().to_owned()));
         if !page.is_truncated() {
@@ -237,26 +231,18 @@ pub async fn delete_group(aws: &Aws, group: &str) -> Result<()> {
     gone_ok(
         aws.iam.delete_group().group_name(group).send().await,
         "iam:DeleteGroup",
-    )
+    )?;
+    Ok(())
 }
 
 /// Whether the instance profile exists and holds the role.
 pub async fn instance_profile(aws: &Aws, name: &str) -> Result<Option<bool>> {
-    match aws
-        .iam
-        .get_instance_profile()
-        .instance_profile_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => {
-            Ok(Some(out.instance_profile().is_some_and(|p| {
-                p.roles().iter().any(|r| r.role_name() == name)
-            })))
-        }
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(fail("iam:GetInstanceProfile", &e)),
-    }
+    let got = aws.iam.get_instance_profile().instance_profile_name(name);
+    let out = found(got.send().await, "iam:GetInstanceProfile")?;
+    Ok(out.map(|out| {
+        out.instance_profile()
+            .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == name))
+    }))
 }
 
 pub async fn make_instance_profile(aws: &Aws, name: &str) -> Result<()> {
@@ -307,7 +293,8 @@ pub async fn delete_role(aws: &Aws, name: &str) -> Result<()> {
     gone_ok(
         aws.iam.delete_role().role_name(name).send().await,
         "iam:DeleteRole",
-    )
+    )?;
+    Ok(())
 }
 
 /// An app as it is in AWS.

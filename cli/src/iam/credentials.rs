@@ -5,19 +5,19 @@ use anyhow::{Context, Result};
 use aws_sdk_iam::types::{AssignmentStatusType, StatusType};
 use zeroize::Zeroizing;
 
-use super::{fail, not_found};
+use super::{fail, found, gone_ok};
 use crate::clients::Aws;
 
 pub async fn mfa_devices(aws: &Aws, user: &str) -> Result<Vec<String>> {
-    match aws.iam.list_mfa_devices().user_name(user).send().await {
-        Ok(out) => Ok(out
-            .mfa_devices()
-            .iter()
-            .map(|d| d.serial_number().to_owned())
-            .collect()),
-        Err(e) if not_found(&e) => Ok(Vec::new()),
-        Err(e) => Err(fail("iam:ListMFADevices", &e)),
-    }
+    let listed = aws.iam.list_mfa_devices().user_name(user).send().await;
+    let Some(out) = found(listed, "iam:ListMFADevices")? else {
+        return Ok(Vec::new());
+    };
+    Ok(out
+        .mfa_devices()
+        .iter()
+        .map(|d| d.serial_number().to_owned())
+        .collect())
 }
 
 /// Creates a virtual MFA device and returns its serial and base32 seed.
@@ -72,17 +72,8 @@ pub async fn delete_stray_virtual_mfa(aws: &Aws, account: &str, name: &str) -> R
         return Ok(false);
     }
     let serial = format!("arn:aws:iam::{account}:mfa/{name}");
-    match aws
-        .iam
-        .delete_virtual_mfa_device()
-        .serial_number(&serial)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if not_found(&e) => Ok(false),
-        Err(e) => Err(fail("iam:DeleteVirtualMFADevice", &e)),
-    }
+    let delete = aws.iam.delete_virtual_mfa_device().serial_number(&serial);
+    gone_ok(delete.send().await, "iam:DeleteVirtualMFADevice")
 }
 
 pub async fn enable_mfa(aws: &Aws, user: &str, serial: &str, c1: &str, c2: &str) -> Result<()> {
@@ -100,29 +91,15 @@ pub async fn enable_mfa(aws: &Aws, user: &str, serial: &str, c1: &str, c2: &str)
 
 /// Deactivates and deletes a user's device; gone already is fine.
 pub async fn remove_mfa(aws: &Aws, user: &str, serial: &str) -> Result<()> {
-    match aws
+    let deactivate = aws
         .iam
         .deactivate_mfa_device()
         .user_name(user)
-        .serial_number(serial)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if not_found(&e) => {}
-        Err(e) => return Err(fail("iam:DeactivateMFADevice", &e)),
-    }
-    match aws
-        .iam
-        .delete_virtual_mfa_device()
-        .serial_number(serial)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(fail("iam:DeleteVirtualMFADevice", &e)),
-    }
+        .serial_number(serial);
+    gone_ok(deactivate.send().await, "iam:DeactivateMFADevice")?;
+    let delete = aws.iam.delete_virtual_mfa_device().serial_number(serial);
+    gone_ok(delete.send().await, "iam:DeleteVirtualMFADevice")?;
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -132,10 +109,9 @@ pub struct KeyInfo {
 }
 
 pub async fn access_keys(aws: &Aws, user: &str) -> Result<Vec<KeyInfo>> {
-    let out = match aws.iam.list_access_keys().user_name(user).send().await {
-        Ok(o) => o,
-        Err(e) if not_found(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(fail("iam:ListAccessKeys", &e)),
+    let listed = aws.iam.list_access_keys().user_name(user).send().await;
+    let Some(out) = found(listed, "iam:ListAccessKeys")? else {
+        return Ok(Vec::new());
     };
     Ok(out
         .access_key_metadata()
@@ -165,34 +141,24 @@ pub async fn create_access_key(aws: &Aws, user: &str) -> Result<(String, Zeroizi
 }
 
 pub async fn deactivate_access_key(aws: &Aws, user: &str, id: &str) -> Result<()> {
-    match aws
+    let update = aws
         .iam
         .update_access_key()
         .user_name(user)
         .access_key_id(id)
-        .status(StatusType::Inactive)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(fail("iam:UpdateAccessKey", &e)),
-    }
+        .status(StatusType::Inactive);
+    gone_ok(update.send().await, "iam:UpdateAccessKey")?;
+    Ok(())
 }
 
 pub async fn delete_access_key(aws: &Aws, user: &str, id: &str) -> Result<()> {
-    match aws
+    let delete = aws
         .iam
         .delete_access_key()
         .user_name(user)
-        .access_key_id(id)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(fail("iam:DeleteAccessKey", &e)),
-    }
+        .access_key_id(id);
+    gone_ok(delete.send().await, "iam:DeleteAccessKey")?;
+    Ok(())
 }
 
 /// When a key was last used, to the second (`None`: never, or not readable).

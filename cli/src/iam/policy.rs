@@ -334,40 +334,23 @@ pub fn to_text(doc: &Value) -> String {
     serde_json::to_string_pretty(doc).expect("JSON values serialize")
 }
 
-/// A unified-style line diff of the pretty-printed documents.
+/// A unified diff of the pretty-printed documents: hunks (`@@ -a,b +c,d @@`) with
+/// three lines of context, each line marked `+ `, `- ` or two spaces.
 pub fn diff(old: &Value, new: &Value) -> String {
-    let (old, new) = (to_text(old), to_text(new));
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    line_diff(&a, &b)
-}
-
-fn line_diff(before: &[&str], after: &[&str]) -> String {
     use std::fmt::Write as _;
-    // Longest common subsequence; policies are small.
-    let (rows, cols) = (before.len(), after.len());
-    let mut lcs = vec![vec![0u32; cols + 1]; rows + 1];
-    for i in (0..rows).rev() {
-        for j in (0..cols).rev() {
-            lcs[i][j] = if before[i] == after[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
+    let (old, new) = (to_text(old), to_text(new));
+    let lines = similar::TextDiff::from_lines(&old, &new);
+    let mut out = String::new();
+    for hunk in lines.grouped_ops(3) {
+        let _ = writeln!(out, "{}", similar::udiff::UnifiedHunkHeader::new(&hunk));
+        for change in hunk.iter().flat_map(|op| lines.iter_changes(op)) {
+            let mark = match change.tag() {
+                similar::ChangeTag::Delete => "- ",
+                similar::ChangeTag::Insert => "+ ",
+                similar::ChangeTag::Equal => "  ",
             };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, String::new());
-    while i < rows || j < cols {
-        if i < rows && j < cols && before[i] == after[j] {
-            let _ = writeln!(out, "  {}", before[i]);
-            i += 1;
-            j += 1;
-        } else if j < cols && (i == rows || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            let _ = writeln!(out, "+ {}", after[j]);
-            j += 1;
-        } else {
-            let _ = writeln!(out, "- {}", before[i]);
-            i += 1;
+            let text = change.value();
+            let _ = writeln!(out, "{mark}{}", text.strip_suffix('\n').unwrap_or(text));
         }
     }
     out

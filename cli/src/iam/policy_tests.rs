@@ -266,6 +266,18 @@ fn diff_marks_added_lines() {
     assert!(diff(&b, &b).lines().all(|l| l.starts_with("  ")));
 }
 
+#[test]
+fn diff_shows_hunks_with_three_lines_of_context() {
+    let old = json!({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9});
+    let mut new = old.clone();
+    new["e"] = json!(50);
+    assert_eq!(
+        diff(&old, &new),
+        "@@ -3,7 +3,7 @@\n    \"b\": 2,\n    \"c\": 3,\n    \"d\": 4,\n-   \"e\": 5,\n+   \"e\": 50,\n    \"f\": 6,\n    \"g\": 7,\n    \"h\": 8,\n"
+    );
+    assert_eq!(diff(&old, &old), "", "no change, no hunk");
+}
+
 mod properties {
     use proptest::prelude::*;
 

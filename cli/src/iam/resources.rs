@@ -5,14 +5,17 @@
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::{code, describe, fail, policy};
+use super::{fail, found, policy, roles, AwsError};
 use crate::clients::Aws;
 
-/// Where keyward writes a principal: a bucket policy or a KMS key policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a policy lives: a bucket policy or a KMS key policy (where keyward names
+/// machines), or a role's trust policy (which the audit cleans of deleted principals).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type", content = "name", rename_all = "snake_case")]
 pub enum PolicyHome {
     Bucket(String),
     Key(String),
+    Trust(String),
 }
 
 impl std::fmt::Display for PolicyHome {
@@ -20,50 +23,61 @@ impl std::fmt::Display for PolicyHome {
         match self {
             PolicyHome::Bucket(b) => write!(f, "bucket policy of s3://{b}"),
             PolicyHome::Key(k) => write!(f, "key policy of {k}"),
+            PolicyHome::Trust(r) => write!(f, "trust policy of role {r}"),
         }
     }
 }
 
 impl PolicyHome {
-    pub fn target(&self) -> policy::Target {
+    /// What the policy protects, for the editor; `None` for a trust policy, where
+    /// keyward never writes a machines statement.
+    pub fn target(&self) -> Option<policy::Target> {
         match self {
-            PolicyHome::Bucket(b) => policy::Target::Bucket(b.clone()),
-            PolicyHome::Key(_) => policy::Target::KmsKey,
+            PolicyHome::Bucket(b) => Some(policy::Target::Bucket(b.clone())),
+            PolicyHome::Key(_) => Some(policy::Target::KmsKey),
+            PolicyHome::Trust(_) => None,
         }
+    }
+
+    /// "cannot read the <home>: <code>: <message>", still an [`AwsError`].
+    pub fn unreadable(&self, e: AwsError) -> anyhow::Error {
+        e.reworded(|d| format!("cannot read the {self}: {d}"))
+            .into()
     }
 }
 
-/// The policy text, `Ok(None)` when there is none yet. Err(NotFound) when the bucket
-/// or key itself does not exist.
+/// The policy text, `Ok(None)` when there is none yet. Err(NotFound) when the bucket,
+/// key or role itself does not exist.
 pub async fn read_policy(aws: &Aws, home: &PolicyHome) -> Result<Option<String>, ReadError> {
-    match home {
+    let text = match home {
         PolicyHome::Bucket(b) => match aws.s3.get_bucket_policy().bucket(b).send().await {
-            Ok(out) => Ok(out.policy().map(str::to_owned)),
-            Err(e) if code(&e) == Some("NoSuchBucketPolicy") => Ok(None),
-            Err(e) if code(&e) == Some("NoSuchBucket") => Err(ReadError::NotFound),
-            Err(e) => Err(ReadError::Other(describe(&e))),
+            Ok(out) => Some(out.policy().map(str::to_owned)),
+            Err(e) => match AwsError::new("s3:GetBucketPolicy", &e) {
+                e if e.is_no_bucket_policy() => Some(None),
+                e if e.is_gone() => None,
+                e => return Err(ReadError::Other(e)),
+            },
         },
-        PolicyHome::Key(k) => match aws
-            .kms
-            .get_key_policy()
-            .key_id(k)
-            .policy_name("default")
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.policy().map(str::to_owned)),
-            Err(e) if code(&e) == Some("NotFoundException") => Err(ReadError::NotFound),
-            Err(e) => Err(ReadError::Other(describe(&e))),
-        },
-    }
+        PolicyHome::Key(k) => {
+            let get = aws.kms.get_key_policy().key_id(k).policy_name("default");
+            found(get.send().await, "kms:GetKeyPolicy")?.map(|out| out.policy().map(str::to_owned))
+        }
+        PolicyHome::Trust(r) => found(aws.iam.get_role().role_name(r).send().await, "iam:GetRole")?
+            .map(|out| {
+                out.role()
+                    .and_then(|r| r.assume_role_policy_document())
+                    .map(roles::decode_text)
+            }),
+    };
+    text.ok_or(ReadError::NotFound)
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("it does not exist")]
     NotFound,
-    #[error("{0}")]
-    Other(String),
+    #[error("{}", .0.detail())]
+    Other(#[from] AwsError),
 }
 
 pub async fn write_policy(aws: &Aws, home: &PolicyHome, doc: &Value) -> Result<()> {
@@ -85,6 +99,10 @@ pub async fn write_policy(aws: &Aws, home: &PolicyHome, doc: &Value) -> Result<(
                 .await
                 .map_err(|e| fail("s3:PutBucketPolicy", &e))?;
         }
+        PolicyHome::Trust(r) => {
+            anyhow::ensure!(!policy::is_empty(doc), "the trust policy of role {r} names only deleted principals: delete the role, or name who should assume it");
+            roles::set_trust(aws, r, doc).await?;
+        }
         PolicyHome::Key(k) => {
             aws.kms
                 .put_key_policy()
@@ -101,18 +119,20 @@ pub async fn write_policy(aws: &Aws, home: &PolicyHome, doc: &Value) -> Result<(
 
 /// The full ARN of a KMS key given as id, alias or ARN; None when it does not exist.
 pub async fn kms_key_arn(aws: &Aws, key: &str) -> Result<Option<String>> {
-    match aws.kms.describe_key().key_id(key).send().await {
-        Ok(out) => Ok(out.key_metadata().and_then(|m| m.arn()).map(str::to_owned)),
-        Err(e) if code(&e) == Some("NotFoundException") => Ok(None),
-        Err(e) => Err(fail("kms:DescribeKey", &e)),
-    }
+    let out = found(
+        aws.kms.describe_key().key_id(key).send().await,
+        "kms:DescribeKey",
+    )?;
+    Ok(out.and_then(|out| out.key_metadata().and_then(|m| m.arn()).map(str::to_owned)))
 }
 
 pub async fn bucket_exists(aws: &Aws, bucket: &str) -> Result<bool> {
     match read_policy(aws, &PolicyHome::Bucket(bucket.to_owned())).await {
         Ok(_) => Ok(true),
         Err(ReadError::NotFound) => Ok(false),
-        Err(ReadError::Other(m)) => bail!("cannot read the policy of bucket {bucket}: {m}"),
+        Err(ReadError::Other(e)) => Err(e
+            .reworded(|d| format!("cannot read the policy of bucket {bucket}: {d}"))
+            .into()),
     }
 }
 
@@ -144,7 +164,7 @@ pub async fn edit_policy(
         let text = match read_policy(aws, home).await {
             Ok(t) => t,
             Err(ReadError::NotFound) => return Ok(Edit::Gone),
-            Err(ReadError::Other(m)) => bail!("cannot read the {home}: {m}"),
+            Err(ReadError::Other(e)) => return Err(home.unreadable(e)),
         };
         let old = policy::parse(text.as_deref())
             .with_context(|| format!("the {home} cannot be edited safely"))?;
@@ -162,7 +182,11 @@ pub async fn edit_policy(
         let now = match read_policy(aws, home).await {
             Ok(t) => t,
             Err(ReadError::NotFound) => return Ok(Edit::Gone),
-            Err(ReadError::Other(m)) => bail!("cannot re-read the {home}: {m}"),
+            Err(ReadError::Other(e)) => {
+                return Err(e
+                    .reworded(|d| format!("cannot re-read the {home}: {d}"))
+                    .into())
+            }
         };
         if policy::parse(now.as_deref()).ok().as_ref() != Some(&old) {
             approver.note(&format!(

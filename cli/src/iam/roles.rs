@@ -6,27 +6,33 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::{fail, not_found};
+use super::{fail, found, gone_ok};
 use crate::clients::Aws;
 
 /// IAM returns policy documents URL-encoded.
 pub fn decode_document(raw: &str) -> Result<Value> {
-    let text = if raw.trim_start().starts_with('{') {
+    serde_json::from_str(&decode_text(raw)).context("unreadable IAM policy document")
+}
+
+/// A policy document's JSON text, URL-decoded when IAM encoded it.
+pub fn decode_text(raw: &str) -> String {
+    if raw.trim_start().starts_with('{') {
         raw.to_owned()
     } else {
         percent_encoding::percent_decode_str(raw)
             .decode_utf8_lossy()
             .into_owned()
-    };
-    serde_json::from_str(&text).context("unreadable IAM policy document")
+    }
 }
 
 /// A managed policy's default document, `None` when the policy does not exist.
 pub async fn managed_policy(aws: &Aws, arn: &str) -> Result<Option<Value>> {
-    let pol = match aws.iam.get_policy().policy_arn(arn).send().await {
-        Ok(p) => p,
-        Err(e) if not_found(&e) => return Ok(None),
-        Err(e) => return Err(fail("iam:GetPolicy", &e)),
+    let Some(pol) = found(
+        aws.iam.get_policy().policy_arn(arn).send().await,
+        "iam:GetPolicy",
+    )?
+    else {
+        return Ok(None);
     };
     let version = pol
         .policy()
@@ -106,10 +112,9 @@ pub async fn set_managed_policy(aws: &Aws, arn: &str, doc: &Value) -> Result<()>
 
 /// Deletes a managed policy and all its versions (it must be attached nowhere).
 pub async fn delete_managed_policy(aws: &Aws, arn: &str) -> Result<()> {
-    let versions = match aws.iam.list_policy_versions().policy_arn(arn).send().await {
-        Ok(v) => v,
-        Err(e) if not_found(&e) => return Ok(()),
-        Err(e) => return Err(fail("iam:ListPolicyVersions", &e)),
+    let listed = aws.iam.list_policy_versions().policy_arn(arn).send().await;
+    let Some(versions) = found(listed, "iam:ListPolicyVersions")? else {
+        return Ok(());
     };
     for v in versions
         .versions()
@@ -126,11 +131,11 @@ pub async fn delete_managed_policy(aws: &Aws, arn: &str) -> Result<()> {
                 .map_err(|e| fail("iam:DeletePolicyVersion", &e))?;
         }
     }
-    match aws.iam.delete_policy().policy_arn(arn).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(fail("iam:DeletePolicy", &e)),
-    }
+    gone_ok(
+        aws.iam.delete_policy().policy_arn(arn).send().await,
+        "iam:DeletePolicy",
+    )?;
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -141,10 +146,12 @@ pub struct RoleInfo {
 }
 
 pub async fn get_role(aws: &Aws, name: &str) -> Result<Option<RoleInfo>> {
-    let out = match aws.iam.get_role().role_name(name).send().await {
-        Ok(o) => o,
-        Err(e) if not_found(&e) => return Ok(None),
-        Err(e) => return Err(fail("iam:GetRole", &e)),
+    let Some(out) = found(
+        aws.iam.get_role().role_name(name).send().await,
+        "iam:GetRole",
+    )?
+    else {
+        return Ok(None);
     };
     let r = out.role().context("GetRole answered without a role")?;
     let tags = aws
@@ -216,18 +223,10 @@ pub async fn set_boundary(aws: &Aws, role: &str, boundary: &str) -> Result<()> {
 }
 
 pub async fn inline_policy(aws: &Aws, role: &str, name: &str) -> Result<Option<Value>> {
-    match aws
-        .iam
-        .get_role_policy()
-        .role_name(role)
-        .policy_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(Some(decode_document(out.policy_document())?)),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(fail("iam:GetRolePolicy", &e)),
-    }
+    let got = aws.iam.get_role_policy().role_name(role).policy_name(name);
+    found(got.send().await, "iam:GetRolePolicy")?
+        .map(|out| decode_document(out.policy_document()))
+        .transpose()
 }
 
 pub async fn put_inline_policy(aws: &Aws, role: &str, name: &str, doc: &Value) -> Result<()> {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use aws_sdk_iam::types::Tag;
 
 use super::documents::{self as docs, TAG_ENROLLED, TAG_OWNER, TAG_REVOKED_AT};
-use super::{code, fail, not_found};
+use super::{fail, found, gone_ok, is_denied};
 use crate::clients::Aws;
 
 pub fn tag(key: &str, value: &str) -> Tag {
@@ -49,10 +49,12 @@ impl UserInfo {
 }
 
 pub async fn get_user(aws: &Aws, name: &str) -> Result<Option<UserInfo>> {
-    let out = match aws.iam.get_user().user_name(name).send().await {
-        Ok(out) => out,
-        Err(e) if not_found(&e) => return Ok(None),
-        Err(e) => return Err(fail("iam:GetUser", &e)),
+    let Some(out) = found(
+        aws.iam.get_user().user_name(name).send().await,
+        "iam:GetUser",
+    )?
+    else {
+        return Ok(None);
     };
     let u = out.user().context("GetUser answered without a user")?;
     // GetUser does not always carry tags; ListUserTags does.
@@ -110,18 +112,13 @@ pub async fn attach_policy(aws: &Aws, user: &str, policy_arn: &str) -> Result<()
 }
 
 pub async fn detach_policy(aws: &Aws, user: &str, policy_arn: &str) -> Result<()> {
-    match aws
+    let detach = aws
         .iam
         .detach_user_policy()
         .user_name(user)
-        .policy_arn(policy_arn)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(fail("iam:DetachUserPolicy", &e)),
-    }
+        .policy_arn(policy_arn);
+    gone_ok(detach.send().await, "iam:DetachUserPolicy")?;
+    Ok(())
 }
 
 pub async fn attached_policies(aws: &Aws, user: &str) -> Result<Vec<String>> {
@@ -131,10 +128,8 @@ pub async fn attached_policies(aws: &Aws, user: &str) -> Result<Vec<String>> {
         .user_name(user)
         .send()
         .await;
-    let out = match out {
-        Ok(o) => o,
-        Err(e) if not_found(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(fail("iam:ListAttachedUserPolicies", &e)),
+    let Some(out) = found(out, "iam:ListAttachedUserPolicies")? else {
+        return Ok(Vec::new());
     };
     Ok(out
         .attached_policies()
@@ -145,45 +140,38 @@ pub async fn attached_policies(aws: &Aws, user: &str) -> Result<Vec<String>> {
 
 pub async fn inline_policies(aws: &Aws, user: &str) -> Result<Vec<String>> {
     let out = aws.iam.list_user_policies().user_name(user).send().await;
-    let out = match out {
-        Ok(o) => o,
-        Err(e) if not_found(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(fail("iam:ListUserPolicies", &e)),
+    let Some(out) = found(out, "iam:ListUserPolicies")? else {
+        return Ok(Vec::new());
     };
     Ok(out.policy_names().to_vec())
 }
 
 pub async fn delete_inline_policy(aws: &Aws, user: &str, name: &str) -> Result<()> {
-    match aws
+    let delete = aws
         .iam
         .delete_user_policy()
         .user_name(user)
-        .policy_name(name)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(fail("iam:DeleteUserPolicy", &e)),
-    }
+        .policy_name(name);
+    gone_ok(delete.send().await, "iam:DeleteUserPolicy")?;
+    Ok(())
 }
 
 pub async fn group_exists(aws: &Aws, group: &str) -> Result<bool> {
-    match aws.iam.get_group().group_name(group).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if not_found(&e) => Ok(false),
-        Err(e) => Err(fail("iam:GetGroup", &e)),
-    }
+    let out = found(
+        aws.iam.get_group().group_name(group).send().await,
+        "iam:GetGroup",
+    )?;
+    Ok(out.is_some())
 }
 
 /// A group's inline policy names and attached policies (name, ARN); `None` when
 /// there is no such group.
 pub async fn group_policies(aws: &Aws, group: &str) -> Result<Option<GroupPolicies>> {
-    let inline = match aws.iam.list_group_policies().group_name(group).send().await {
-        Ok(o) => o.policy_names().to_vec(),
-        Err(e) if not_found(&e) => return Ok(None),
-        Err(e) => return Err(fail("iam:ListGroupPolicies", &e)),
+    let listed = aws.iam.list_group_policies().group_name(group).send().await;
+    let Some(inline) = found(listed, "iam:ListGroupPolicies")? else {
+        return Ok(None);
     };
+    let inline = inline.policy_names().to_vec();
     let attached = aws
         .iam
         .list_attached_group_policies()
@@ -209,10 +197,8 @@ pub struct GroupPolicies {
 
 pub async fn groups_for_user(aws: &Aws, user: &str) -> Result<Vec<String>> {
     let out = aws.iam.list_groups_for_user().user_name(user).send().await;
-    let out = match out {
-        Ok(o) => o,
-        Err(e) if not_found(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(fail("iam:ListGroupsForUser", &e)),
+    let Some(out) = found(out, "iam:ListGroupsForUser")? else {
+        return Ok(Vec::new());
     };
     Ok(out
         .groups()
@@ -233,26 +219,24 @@ pub async fn add_to_group(aws: &Aws, user: &str, group: &str) -> Result<()> {
 }
 
 pub async fn remove_from_group(aws: &Aws, user: &str, group: &str) -> Result<()> {
-    match aws
+    let remove = aws
         .iam
         .remove_user_from_group()
         .user_name(user)
-        .group_name(group)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(fail(&format!("iam:RemoveUserFromGroup {group}"), &e)),
-    }
+        .group_name(group);
+    gone_ok(
+        remove.send().await,
+        &format!("iam:RemoveUserFromGroup {group}"),
+    )?;
+    Ok(())
 }
 
 pub async fn delete_user(aws: &Aws, user: &str) -> Result<()> {
-    match aws.iam.delete_user().user_name(user).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some("NoSuchEntity") => Ok(()),
-        Err(e) => Err(fail("iam:DeleteUser", &e)),
-    }
+    gone_ok(
+        aws.iam.delete_user().user_name(user).send().await,
+        "iam:DeleteUser",
+    )?;
+    Ok(())
 }
 
 /// The keyward machine users, optionally of one owner, sorted by name.
@@ -277,7 +261,7 @@ pub async fn machine_users(aws: &Aws, owner: Option<&str>) -> Result<Vec<UserInf
                     }
                 }
                 Ok(_) => {}
-                Err(e) if owner.is_some() && format!("{e:#}").contains("AccessDenied") => {}
+                Err(e) if owner.is_some() && is_denied(&e) => {}
                 Err(e) => return Err(e),
             }
         }

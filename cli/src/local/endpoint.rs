@@ -167,22 +167,29 @@ struct Request {
     authorization: Option<String>,
 }
 
+/// Headers read from one request; a longer head is refused (SDKs send a handful).
+const MAX_HEADERS: usize = 32;
+
 impl Request {
+    /// A whole request head (through the blank line), parsed by httparse; `None` for
+    /// anything else: not HTTP, cut short, too many headers, a value not UTF-8.
     fn parse(head: &[u8]) -> Option<Self> {
-        let text = std::str::from_utf8(head).ok()?;
-        let mut lines = text.split("\r\n");
-        let method = lines.next()?.split(' ').next()?.to_owned();
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        if !req.parse(head).ok()?.is_complete() {
+            return None;
+        }
         let (mut host, mut authorization) = (None, None);
-        for line in lines.take_while(|l| !l.is_empty()) {
-            let (name, value) = line.split_once(':')?;
-            match name.trim().to_ascii_lowercase().as_str() {
-                "host" => host = Some(value.trim().to_owned()),
-                "authorization" => authorization = Some(value.trim().to_owned()),
-                _ => {}
+        for h in req.headers.iter() {
+            let value = || std::str::from_utf8(h.value).map(|v| v.trim().to_owned());
+            if h.name.eq_ignore_ascii_case("host") {
+                host = Some(value().ok()?);
+            } else if h.name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(value().ok()?);
             }
         }
         Some(Self {
-            method,
+            method: req.method?.to_owned(),
             host,
             authorization,
         })
@@ -199,31 +206,62 @@ fn peer_uid(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
     sock_diag_uid(local, peer).or_else(|| proc_uid(local, peer))
 }
 
+/// The netlink and inet_diag layouts `sock_diag_uid` writes and reads, from the
+/// kernel's uapi headers: `struct nlmsghdr` (linux/netlink.h), `SOCK_DIAG_BY_FAMILY`
+/// (linux/sock_diag.h), `struct inet_diag_req_v2`, `inet_diag_sockid` and
+/// `inet_diag_msg` (linux/inet_diag.h; a TCP socket, so not linux/unix_diag.h).
+mod diag {
+    /// `sizeof(struct nlmsghdr)`: len u32, type u16, flags u16, seq u32, pid u32.
+    pub const NLMSG_HDR_LEN: usize = 16;
+    /// Offset of `nlmsg_type` in `struct nlmsghdr`.
+    pub const NLMSG_TYPE: usize = 4;
+    pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    pub const NLM_F_REQUEST: u16 = 1;
+    pub const NLMSG_ERROR: u16 = 2;
+    pub const AF_INET: u8 = 2;
+    pub const IPPROTO_TCP: u8 = 6;
+    /// `sizeof(struct inet_diag_req_v2)`: family, protocol, ext, pad, states u32,
+    /// then the 48-byte `inet_diag_sockid`.
+    pub const REQ_V2_LEN: usize = 56;
+    /// `inet_diag_sockid.idiag_src` and `idiag_dst` are `__be32[4]`: IPv4 uses the first.
+    pub const ADDR_LEN: usize = 16;
+    /// `INET_DIAG_NOCOOKIE`: the `idiag_cookie[2]` of a request that names no cookie.
+    pub const NO_COOKIE: [u8; 8] = [0xff; 8];
+    /// Offsets in the answer: the `inet_diag_msg` right after the netlink header.
+    /// `id` (the sockid) starts 4 bytes in: family, state, timer, retrans.
+    pub const MSG_SPORT: usize = NLMSG_HDR_LEN + 4;
+    pub const MSG_DPORT: usize = MSG_SPORT + 2;
+    /// After the sockid (48 bytes): expires, rqueue, wqueue (u32 each), then uid.
+    pub const MSG_UID: usize = NLMSG_HDR_LEN + 4 + 48 + 12;
+    /// `sizeof(struct inet_diag_msg)` is 72: uid u32, then inode u32.
+    pub const MSG_LEN: usize = NLMSG_HDR_LEN + 72;
+}
+
 /// `SOCK_DIAG_BY_FAMILY` for the client's socket (source = the peer, destination =
 /// us): an `inet_diag_req_v2` in a netlink message; the answer's `idiag_uid`.
 fn sock_diag_uid(local: SocketAddrV4, peer: SocketAddrV4) -> Option<u32> {
+    use diag::{NLMSG_HDR_LEN, REQ_V2_LEN};
     use rustix::net::{
         netlink, recv, sendto, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType,
     };
-    const SOCK_DIAG_BY_FAMILY: u16 = 20;
-    const NLM_F_REQUEST: u16 = 1;
-    const NLMSG_ERROR: u16 = 2;
-    let mut req = Vec::with_capacity(72);
-    req.extend_from_slice(&72u32.to_ne_bytes());
-    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    req.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    const LEN: usize = NLMSG_HDR_LEN + REQ_V2_LEN;
+    let mut req = Vec::with_capacity(LEN);
+    req.extend_from_slice(&(LEN as u32).to_ne_bytes());
+    req.extend_from_slice(&diag::SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req.extend_from_slice(&diag::NLM_F_REQUEST.to_ne_bytes());
     req.extend_from_slice(&1u32.to_ne_bytes()); // sequence
     req.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
-    req.extend_from_slice(&[2, 6, 0, 0]); // AF_INET, IPPROTO_TCP, no extensions
+    req.extend_from_slice(&[diag::AF_INET, diag::IPPROTO_TCP, 0, 0]); // no extensions
     req.extend_from_slice(&u32::MAX.to_ne_bytes()); // any state
     req.extend_from_slice(&peer.port().to_be_bytes());
     req.extend_from_slice(&local.port().to_be_bytes());
     for ip in [peer.ip(), local.ip()] {
         req.extend_from_slice(&ip.octets());
-        req.extend_from_slice(&[0; 12]);
+        req.extend_from_slice(&[0; diag::ADDR_LEN - 4]);
     }
     req.extend_from_slice(&0u32.to_ne_bytes()); // any interface
-    req.extend_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
+    req.extend_from_slice(&diag::NO_COOKIE);
+    debug_assert_eq!(req.len(), LEN);
     let fd = rustix::net::socket_with(
         AddressFamily::NETLINK,
         SocketType::DGRAM,
@@ -240,14 +278,16 @@ fn sock_diag_uid(local: SocketAddrV4, peer: SocketAddrV4) -> Option<u32> {
     .ok()?;
     let mut buf = [0u8; 512];
     let (_, n) = recv(&fd, &mut buf, RecvFlags::empty()).ok()?;
-    let msg_type = u16::from_ne_bytes([buf[4], buf[5]]);
-    if n < 88 || msg_type == NLMSG_ERROR || msg_type != SOCK_DIAG_BY_FAMILY {
+    let at = |i: usize| [buf[i], buf[i + 1]];
+    let msg_type = u16::from_ne_bytes(at(diag::NLMSG_TYPE));
+    if n < diag::MSG_LEN || msg_type == diag::NLMSG_ERROR || msg_type != diag::SOCK_DIAG_BY_FAMILY {
         return None;
     }
     // The answer names the socket it describes: it must be the one asked about.
-    let answered =
-        buf[20..22] == peer.port().to_be_bytes() && buf[22..24] == local.port().to_be_bytes();
-    answered.then(|| u32::from_ne_bytes([buf[80], buf[81], buf[82], buf[83]]))
+    let answered = at(diag::MSG_SPORT) == peer.port().to_be_bytes()
+        && at(diag::MSG_DPORT) == local.port().to_be_bytes();
+    let uid = diag::MSG_UID;
+    answered.then(|| u32::from_ne_bytes([buf[uid], buf[uid + 1], buf[uid + 2], buf[uid + 3]]))
 }
 
 fn proc_uid(local: SocketAddrV4, peer: SocketAddrV4) -> Option<u32> {
@@ -289,6 +329,20 @@ mod tests {
             ("GET", Some("127.0.0.1:9"), Some("abc"))
         );
         assert!(Request::parse(b"\xff\xfe").is_none());
+        assert!(
+            Request::parse(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:9\r\n").is_none(),
+            "a head cut short is refused"
+        );
+        let long = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "X-A: y\r\n".repeat(MAX_HEADERS + 1)
+        );
+        assert!(
+            Request::parse(long.as_bytes()).is_none(),
+            "too many headers"
+        );
+        let post = Request::parse(b"POST / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!(post.method, "POST", "the method is checked by the caller");
     }
 
     /// `curl` as uid `who` (through setpriv), the token on stdin: its status code.
@@ -351,6 +405,35 @@ mod tests {
             "403",
             "--docker lets root in, not everyone"
         );
+    }
+
+    /// The status line's code for a raw request sent to `ep`.
+    fn status_of(ep: &Endpoint, request: &str) -> String {
+        let mut c = TcpStream::connect((Ipv4Addr::LOCALHOST, ep.port)).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        answer.split(' ').nth(1).unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn method_host_token_and_shape_are_checked() {
+        let ep = Endpoint::start(Arc::new(|| Ok(Zeroizing::new(b"{}".to_vec()))), false).unwrap();
+        let (port, token) = (ep.port, ep.token().to_owned());
+        let get = |host: &str, auth: &str| {
+            format!("GET / HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\r\n")
+        };
+        let me = format!("127.0.0.1:{port}");
+        assert_eq!(status_of(&ep, &get(&me, &token)), "200");
+        assert_eq!(
+            status_of(&ep, &get(&format!("localhost:{port}"), &token)),
+            "200"
+        );
+        assert_eq!(status_of(&ep, &get("evil.example:80", &token)), "403");
+        assert_eq!(status_of(&ep, &get(&me, "wrong")), "401");
+        let put = format!("PUT / HTTP/1.1\r\nHost: {me}\r\nAuthorization: {token}\r\n\r\n");
+        assert_eq!(status_of(&ep, &put), "405");
+        assert_eq!(status_of(&ep, "hello\r\n\r\n"), "400");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the designated admin computers, and the upgrade of an account made by an earlier
 //! version. Only the account's bootstrap admin runs these (`keyward init`).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
 use super::step::{KeywardRole, Managed};
@@ -218,15 +218,17 @@ pub fn keepers(arns: &Arns) -> (String, String) {
     (arns.root(), arns.role(docs::ADMIN_ROLE))
 }
 
-fn target(home: &PolicyHome) -> policy::Target {
+/// What the resource policy protects; a trust policy has no machines statement.
+fn target(home: &PolicyHome) -> Result<policy::Target> {
     home.target()
+        .with_context(|| format!("internal error: the {home} is not a resource policy"))
 }
 
 pub async fn check_resource(aws: &Aws, cx: &Cx, home: &PolicyHome) -> Result<State> {
     let text = match resources::read_policy(aws, home).await {
         Ok(t) => t,
         Err(ReadError::NotFound) => return Ok(State::Done("it no longer exists".into())),
-        Err(ReadError::Other(m)) => bail!("cannot read the {home}: {m}"),
+        Err(ReadError::Other(e)) => return Err(home.unreadable(e)),
     };
     let doc = policy::parse(text.as_deref())?;
     let (root, admin) = keepers(&cx.arns);
@@ -234,7 +236,7 @@ pub async fn check_resource(aws: &Aws, cx: &Cx, home: &PolicyHome) -> Result<Sta
         account_root: &root,
         admin_role: &admin,
     };
-    Ok(if policy::is_current(&doc, &target(home), &keep) {
+    Ok(if policy::is_current(&doc, &target(home)?, &keep) {
         State::Done("current".into())
     } else {
         State::ToDo(
@@ -249,7 +251,7 @@ pub async fn apply_resource(aws: &Aws, cx: &Cx, home: &PolicyHome) -> Result<Str
         account_root: &root,
         admin_role: &admin,
     };
-    let t = target(home);
+    let t = target(home)?;
     let edit = |doc: &Value| {
         let enforce = policy::is_enforced(doc).then_some(&keep);
         policy::rebuild(doc, &t, &policy::machines(doc), enforce)

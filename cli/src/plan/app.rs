@@ -432,7 +432,7 @@ async fn policy_state(
             ))
         }
         Err(ReadError::NotFound) => return Ok(State::Done(format!("the {home} is gone"))),
-        Err(ReadError::Other(m)) => bail!("cannot read the {home}: {m}"),
+        Err(ReadError::Other(e)) => return Err(home.unreadable(e)),
     };
     let doc = policy::parse(text.as_deref())?;
     Ok(if edit(&doc) == doc {

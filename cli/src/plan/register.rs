@@ -15,7 +15,7 @@ use super::{Cx, State, Step};
 use crate::clients::Aws;
 use crate::iam::documents::{self as docs, Whitelists};
 use crate::iam::resources::{self, Edit, PolicyHome};
-use crate::iam::{credentials, key_suffix, policy, users};
+use crate::iam::{credentials, is_invalid_principal, key_suffix, policy, users};
 use crate::local::keychain;
 use crate::ui;
 
@@ -253,7 +253,11 @@ fn edit_for<'a>(
         };
         let enforce =
             (enforce || policy::is_enforced(doc)) && matches!(home, PolicyHome::Bucket(_));
-        policy::add_principal(doc, &home.target(), arn, enforce.then_some(&keep))
+        // A trust policy has no machines statement: nothing to add there.
+        home.target().map_or_else(
+            || doc.clone(),
+            |t| policy::add_principal(doc, &t, arn, enforce.then_some(&keep)),
+        )
     }
 }
 
@@ -268,7 +272,7 @@ pub async fn check_named(
     let text = match resources::read_policy(aws, home).await {
         Ok(t) => t,
         Err(resources::ReadError::NotFound) => bail!("the {home} does not exist"),
-        Err(resources::ReadError::Other(m)) => bail!("cannot read the {home}: {m}"),
+        Err(resources::ReadError::Other(e)) => return Err(home.unreadable(e)),
     };
     let doc = policy::parse(text.as_deref())?;
     Ok(if edit_for(cx, &arn, home, enforce)(&doc) == doc {
@@ -292,10 +296,7 @@ pub async fn name_in_policy(
     // in a resource policy for a few seconds.
     loop {
         match resources::edit_policy(aws, home, cx, edit_for(cx, &arn, home, enforce)).await {
-            Err(e)
-                if format!("{e:#}").contains("Invalid principal")
-                    && started.elapsed() < Duration::from_secs(90) =>
-            {
+            Err(e) if is_invalid_principal(&e) && started.elapsed() < Duration::from_secs(90) => {
                 spinner.get_or_insert_with(|| {
                     ui::Spinner::start("waiting for IAM to make the new user visible")
                 });

@@ -26,7 +26,7 @@ async fn managed_docs(aws: &Aws) -> Result<Vec<(PolicyHome, Value)>> {
                 }
             }
             Err(ReadError::NotFound) => {}
-            Err(ReadError::Other(m)) => anyhow::bail!("cannot read the {home}: {m}"),
+            Err(ReadError::Other(e)) => return Err(home.unreadable(e)),
         }
     }
     Ok(out)
