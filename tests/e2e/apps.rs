@@ -192,20 +192,16 @@ e2e! {
         // Killed while creating the role, then run again: it completes.
         w.proxy.control.inject(Some("CreateRole"), Fault::Hang(Duration::from_secs(30)), 1);
         let roles_before = w.proxy.control.count("CreateRole");
-        let mut c = w.command(w.bin("keyward"));
-        World::as_admin(&mut c);
-        c.args(["app", "add", "billing", "--bucket", BUCKET, "--create-bucket", "--runtime", "ec2", "--machine", "alice-laptop", "--admin", "--yes"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let mut child = c.spawn().unwrap();
+        let running = w
+            .keyward_admin(&["app", "add", "billing", "--bucket", BUCKET, "--create-bucket", "--runtime", "ec2", "--machine", "alice-laptop", "--admin", "--yes"])
+            .spawn();
         for _ in 0..600 {
             if w.proxy.control.count("CreateRole") > roles_before {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        running.kill();
         let report = add_billing(&w, &["--create-bucket"]);
         assert_eq!(report["complete"], true, "{report:#}");
         assert_eq!(status_of(&report, "app_key"), "already_done", "the key made before the kill is kept: {report:#}");

@@ -1,9 +1,6 @@
 //! Helpers shared by the end-to-end tests: an account with groups, a bucket and a key;
 //! alice's first computer (bootstrap); and enrollment as pairing.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use keyward_tests::cmd::Out;
 use keyward_tests::world::World;
 use serde_json::Value;
@@ -86,30 +83,15 @@ pub fn enroll_bare(admin: &World, owner: &str, machine: &str) -> World {
 /// `keyward enroll` on `admin` for `machine`, and `keyward setup --enroll` on `new`
 /// with its code. Returns (the enroll command's lines, the setup's output).
 pub fn enroll(admin: &World, new: &World, machine: &str, grants: &[&str]) -> (Vec<Value>, Out) {
-    let log = admin.outside.join(format!("enroll-{machine}.stderr"));
-    let mut c = admin.command(admin.bin("keyward"));
-    c.args(["enroll", "--machine", machine, "--yes", "--json"])
-        .args(grants);
-    c.stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    admin.record_argv(format!(
-        "{:?} {:?}",
-        c.get_program(),
-        c.get_args().collect::<Vec<_>>()
-    ));
-    let mut child = c.spawn().expect("spawn enroll");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
-        }
-        lines.map_while(Result::ok).collect::<Vec<String>>()
-    });
-    let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
-    let Ok(first) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
-        let _ = child.kill();
+    let running = admin
+        .keyward(&["enroll", "--machine", machine, "--yes", "--json"])
+        .args(grants)
+        // Its first line carries the enrollment code by design; the rest is scanned below.
+        .secret_stdout()
+        .spawn();
+    let first = first_line(&running, std::time::Duration::from_secs(120));
+    let stderr = || running.stderr_so_far();
+    let Some(first) = first else {
         panic!("enroll printed no code within 120 s:\n{}", stderr());
     };
     let line: Value = serde_json::from_str(&first)
@@ -124,7 +106,6 @@ pub fn enroll(admin: &World, new: &World, machine: &str, grants: &[&str]) -> (Ve
         stderr: String::from_utf8_lossy(&setup.stderr).into_owned(),
     };
     if !setup.status.success() {
-        let _ = child.kill();
         panic!(
             "setup --enroll failed:\n{}\n{}\nenroll said:\n{}",
             setup.stdout,
@@ -132,17 +113,33 @@ pub fn enroll(admin: &World, new: &World, machine: &str, grants: &[&str]) -> (Ve
             stderr()
         );
     }
-    let status = child.wait().unwrap();
-    let rest = reader.join().unwrap();
-    admin.record_output(stderr().as_bytes(), rest.join("\n").as_bytes());
-    assert!(status.success(), "enroll failed: {}\n{rest:?}", stderr());
-    let mut lines = vec![line];
-    lines.extend(
-        rest.iter()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap()),
+    let enrolled = running.wait();
+    assert!(
+        enrolled.status.success(),
+        "enroll failed: {}\n{}",
+        enrolled.stderr,
+        enrolled.stdout
     );
+    let rest = enrolled
+        .stdout
+        .split_once('\n')
+        .map_or("", |(_, rest)| rest);
+    admin.record_output(b"", rest.as_bytes());
+    let lines = enrolled.json_lines();
+    assert_eq!(lines.first(), Some(&line), "the code line comes first");
     (lines, setup)
+}
+
+/// The first whole line a running command printed, waiting up to `limit` for it.
+fn first_line(running: &keyward_tests::cmd::Running, limit: std::time::Duration) -> Option<String> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some((first, _)) = running.stdout_so_far().split_once('\n') {
+            return Some(first.to_owned());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
 }
 
 pub fn statements(doc: &Value) -> Vec<Value> {

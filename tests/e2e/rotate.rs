@@ -3,7 +3,6 @@
 //! exactly one key is left, a new one; no secret leaks. And the daemon's own rotation
 //! once the key is older than `rotate_after`, with its desktop notice.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use keyward_tests::e2e;
@@ -64,25 +63,17 @@ fn fresh_session_works(w: &World, profile: &str, when: &str) {
 fn killed_during(w: &World, profile: &str, action: &str, fault: Fault) {
     w.proxy.control.inject(Some(action), fault, 1);
     let before = w.proxy.control.count(action);
-    let mut c = w.command(w.bin("keyward"));
-    c.args(["rotate", "--profile", profile])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
+    let mut running = w.keyward(&["rotate", "--profile", profile]).spawn();
     let started = Instant::now();
     while w.proxy.control.count(action) == before {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "rotate never called {action}"
         );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "rotate ended before {action}"
-        );
+        assert!(running.is_running(), "rotate ended before {action}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    running.kill();
 }
 
 e2e! {

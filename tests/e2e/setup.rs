@@ -2,7 +2,6 @@
 //! abort. Every request is authorized by the emulator's IAM evaluator.
 
 use keyward_tests::e2e;
-use keyward_tests::world::World;
 use serde_json::Value;
 
 use crate::common::{
@@ -141,17 +140,13 @@ e2e! {
         w.proxy.control.inject(Some("CreateAccessKey"), keyward_tests::proxy::Fault::Hang(std::time::Duration::from_secs(30)), 1);
         let totp = w.device_totp_command("alice-desk");
         let args = ["setup", "--owner", "alice", "--machine", "desk", "--group", "dev", "--bucket", &acct.bucket, "--kms-key", &acct.key_arn, "--yes", "--mfa-process", &totp];
-        let mut c = w.command(w.bin("keyward"));
-        c.args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        World::as_admin(&mut c);
-        let mut child = c.spawn().unwrap();
+        let running = w.keyward_admin(&args).spawn();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         while calls("CreateAccessKey") < keys + 1 {
             assert!(std::time::Instant::now() < deadline, "setup never reached CreateAccessKey");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        running.kill();
         let half = w.admin(&["user", "alice-desk"]);
         assert_eq!(half["exists"], true);
         assert!(half["tags"].get("keyward-enrolled").is_none());

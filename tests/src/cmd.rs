@@ -3,7 +3,9 @@
 //! and show everything the command printed when it is not the expected one.
 
 use std::ffi::OsStr;
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::world::{run_with_stdin, World};
 
@@ -116,6 +118,29 @@ impl<'w> Cmd<'w> {
         out
     }
 
+    /// Starts it in the background (to kill it mid-run, or to read its first lines while
+    /// it runs). Its stdout and stderr go to files of the world, recorded for the leak
+    /// scan when it is killed or waited for.
+    pub fn spawn(&mut self) -> Running<'w> {
+        static SPAWNED: AtomicUsize = AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, Ordering::SeqCst);
+        let stdout = self.world.outside.join(format!("spawned-{n}.stdout"));
+        let stderr = self.world.outside.join(format!("spawned-{n}.stderr"));
+        self.world.record_argv(self.describe());
+        let mut cmd = std::mem::replace(&mut self.cmd, Command::new("true"));
+        cmd.stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("create the stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("create the stderr file"));
+        Running {
+            world: self.world,
+            child: cmd.spawn().expect("spawn"),
+            stdout,
+            stderr,
+            scan_stdout: self.scan_stdout,
+            finished: false,
+        }
+    }
+
     fn run(&mut self) -> (String, Out) {
         let what = self.describe();
         let o = self.output();
@@ -150,5 +175,70 @@ impl<'w> Cmd<'w> {
             out.stderr
         );
         out
+    }
+}
+
+/// A command started with [`Cmd::spawn`].
+pub struct Running<'w> {
+    world: &'w World,
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    scan_stdout: bool,
+    finished: bool,
+}
+
+impl Running<'_> {
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// What it printed on stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Kills it (SIGKILL) and records what it printed.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        self.finish();
+    }
+
+    /// Waits for it to end by itself and records what it printed.
+    pub fn wait(mut self) -> Out {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Out {
+        self.finished = true;
+        let status = self.child.wait().expect("wait");
+        let out = Out {
+            status,
+            stdout: self.stdout_so_far(),
+            stderr: self.stderr_so_far(),
+        };
+        let stdout = if self.scan_stdout {
+            out.stdout.as_bytes()
+        } else {
+            b""
+        };
+        self.world.record_output(out.stderr.as_bytes(), stdout);
+        out
+    }
+}
+
+/// A test that stops looking at it still ends it and scans what it printed.
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.child.kill();
+            self.finish();
+        }
     }
 }
