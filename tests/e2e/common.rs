@@ -105,14 +105,13 @@ pub fn enroll(admin: &World, new: &World, machine: &str, grants: &[&str]) -> (Ve
         stdout: String::from_utf8_lossy(&setup.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&setup.stderr).into_owned(),
     };
-    if !setup.status.success() {
-        panic!(
-            "setup --enroll failed:\n{}\n{}\nenroll said:\n{}",
-            setup.stdout,
-            setup.stderr,
-            stderr()
-        );
-    }
+    assert!(
+        setup.status.success(),
+        "setup --enroll failed:\n{}\n{}\nenroll said:\n{}",
+        setup.stdout,
+        setup.stderr,
+        stderr()
+    );
     let enrolled = running.wait();
     assert!(
         enrolled.status.success(),
