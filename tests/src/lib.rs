@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod cmd;
+#[cfg(test)]
+mod crate_rules;
 pub mod leaks;
 pub mod macros;
 pub mod proxy;
