@@ -10,8 +10,7 @@ use crate::iam::documents::{self as docs, Arns, Whitelists};
 use crate::iam::resources::{self, PolicyHome};
 use crate::iam::users::{self, UserInfo};
 use crate::iam::{policy, roles};
-use crate::plan::step::{KeywardRole, Managed};
-use crate::plan::Step;
+use crate::plan::{AccountStep, KeywardRole, Managed, Step};
 use keyward_daemon::clock::Clock;
 
 /// A machine user as `init` needs to see it.
@@ -217,7 +216,7 @@ pub fn steps(state: &AccountState, req: &Request, clock: Clock) -> Vec<Step> {
     }
     let (revoked, owners) = state.guard(req.owner.as_deref());
     let mut out = vec![
-        Step::ManagedPolicy {
+        AccountStep::ManagedPolicy {
             policy: Managed::RoleGuard,
             doc: crate::iam::jit::keep_guard_grants(
                 state.role_guard.as_ref(),
@@ -225,20 +224,20 @@ pub fn steps(state: &AccountState, req: &Request, clock: Clock) -> Vec<Step> {
                 clock.utc(),
             ),
         },
-        Step::ManagedPolicy {
+        AccountStep::ManagedPolicy {
             policy: Managed::DenyAll,
             doc: docs::deny_all(),
         },
-        Step::ManagedPolicy {
+        AccountStep::ManagedPolicy {
             policy: Managed::Machine,
             doc: docs::machine_policy(a, &guarded),
         },
-        Step::Role {
+        AccountStep::Role {
             role: KeywardRole::Admin,
             trust: docs::admin_trust(a, &admins),
             policy: docs::admin_policy(a, &whitelists),
         },
-        Step::Role {
+        AccountStep::Role {
             role: KeywardRole::Enroller,
             trust: docs::enroller_trust(a),
             policy: docs::enroller_policy(a),
@@ -247,7 +246,7 @@ pub fn steps(state: &AccountState, req: &Request, clock: Clock) -> Vec<Step> {
     out.extend(
         req.guard_roles
             .iter()
-            .map(|r| Step::GuardRole { role: r.clone() }),
+            .map(|r| AccountStep::GuardRole { role: r.clone() }),
     );
     let old = a.policy(docs::OLD_SELF_SERVICE_POLICY);
     for m in &state.machines {
@@ -255,14 +254,14 @@ pub fn steps(state: &AccountState, req: &Request, clock: Clock) -> Vec<Step> {
         if m.attached.contains(&old)
             || (!m.user.is_enrolled() && m.user.tags.contains_key("keyward-setup-complete"))
         {
-            out.push(Step::UpgradeMachine { user: name.clone() });
+            out.push(AccountStep::UpgradeMachine { user: name.clone() });
         }
         if m.inline.iter().any(|p| p == docs::OLD_REVOKE_INLINE) {
-            out.push(Step::UpgradeRevoked { user: name });
+            out.push(AccountStep::UpgradeRevoked { user: name });
         }
     }
     if state.old_self_service.is_some() {
-        out.push(Step::RemoveOldPolicy);
+        out.push(AccountStep::RemoveOldPolicy);
     }
     let homes = whitelists
         .buckets
@@ -270,6 +269,6 @@ pub fn steps(state: &AccountState, req: &Request, clock: Clock) -> Vec<Step> {
         .cloned()
         .map(PolicyHome::Bucket)
         .chain(whitelists.kms_keys.iter().cloned().map(PolicyHome::Key));
-    out.extend(homes.map(|home| Step::UpgradeResourcePolicy { home }));
-    out
+    out.extend(homes.map(|home| AccountStep::UpgradeResourcePolicy { home }));
+    out.into_iter().map(Step::Account).collect()
 }

@@ -87,13 +87,13 @@ pub fn init(a: &InitArgs) -> Result<()> {
 
 /// The documents a dry run would write, for review.
 fn print_documents(plan: &Plan) {
-    use crate::plan::Step;
+    use crate::plan::{AccountStep, Step};
     for step in &plan.steps {
         match step {
-            Step::ManagedPolicy { doc, .. } => {
+            Step::Account(AccountStep::ManagedPolicy { doc, .. }) => {
                 println!("# {}\n{}", step.label(), crate::iam::policy::to_text(doc));
             }
-            Step::Role { trust, policy, .. } => {
+            Step::Account(AccountStep::Role { trust, policy, .. }) => {
                 println!(
                     "# {} trust policy\n{}",
                     step.label(),

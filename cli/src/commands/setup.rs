@@ -296,9 +296,9 @@ async fn bootstrap_plan(cx: &Cx, a: &SetupArgs, l: &Local) -> Result<Plan> {
         .extend(grant_steps(&l.user, &whitelists, a.enforce_encryption));
     key_and_mark(&mut plan, l);
     if a.admin {
-        plan.push(Step::DesignateAdmin {
+        plan.push(Step::Account(crate::plan::AccountStep::DesignateAdmin {
             user: l.user.clone(),
-        });
+        }));
     }
     local_steps(&mut plan, cx, a, l, aws.region());
     Ok(plan)

@@ -7,10 +7,12 @@
 
 pub mod access;
 mod account;
+pub use account::{AccountStep, KeywardRole, Managed};
 pub mod app;
 pub mod local;
 mod register;
 pub use register::grant_steps;
+pub mod repair;
 mod report;
 pub mod revoke;
 pub mod rotate;
@@ -20,6 +22,7 @@ mod step_id;
 use serde::Serialize;
 
 pub use report::{Report, StepReport};
+pub(crate) use step::FlowStep;
 pub use step::Step;
 pub use step_id::StepId;
 

@@ -304,7 +304,9 @@ pub fn steps(
         Step::RecordRevokedSource { user: user.clone() },
     ];
     if designated {
-        out.push(Step::UndesignateAdmin { user: user.clone() });
+        out.push(Step::Account(super::AccountStep::UndesignateAdmin {
+            user: user.clone(),
+        }));
     }
     if purge {
         out.push(Step::DeleteUser {

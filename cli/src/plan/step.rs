@@ -3,58 +3,35 @@
 //! [`super::revoke`], [`super::local`], and for apps, rotation and JIT access in their
 //! own modules.
 
-use serde_json::Value;
+use anyhow::Result;
 
-use super::{account, local, register, revoke, Cx, Needs, State};
+use super::account::AccountStep;
+use super::{local, register, revoke, Cx, Needs, State, StepId};
 use crate::iam::resources::PolicyHome;
 use keyward_daemon::config::ProfileEntry;
 
-/// keyward's customer-managed policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Managed {
-    Machine,
-    DenyAll,
-    RoleGuard,
-}
-
-/// keyward's roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeywardRole {
-    Admin,
-    Enroller,
+/// What each flow's step enum does: all the engine needs of a step. A flow owns its
+/// steps' ids, rights, labels, checks and changes in one file under `plan/`.
+pub(crate) trait FlowStep {
+    /// The stable name `--json` reports.
+    fn id(&self) -> StepId;
+    /// Whose rights it needs; the engine reports it pending when nobody here has them.
+    fn needs(&self) -> Needs;
+    fn label(&self) -> String;
+    /// Looks and changes nothing: whether it is done (a dry run calls only this).
+    async fn check(&self, cx: &Cx) -> Result<State>;
+    /// Does it; called only after `check` said it is to do.
+    async fn apply(&self, cx: &Cx) -> Result<String>;
+    /// Whether a failure of this step stops the plan.
+    fn stops_on_failure(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone)]
 pub enum Step {
-    // The account's pieces (`keyward init`, and a bootstrap `setup`).
-    ManagedPolicy {
-        policy: Managed,
-        doc: Value,
-    },
-    Role {
-        role: KeywardRole,
-        trust: Value,
-        policy: Value,
-    },
-    GuardRole {
-        role: String,
-    },
-    UpgradeMachine {
-        user: String,
-    },
-    UpgradeRevoked {
-        user: String,
-    },
-    RemoveOldPolicy,
-    UpgradeResourcePolicy {
-        home: PolicyHome,
-    },
-    DesignateAdmin {
-        user: String,
-    },
-    UndesignateAdmin {
-        user: String,
-    },
+    /// The account's pieces.
+    Account(AccountStep),
     // Registering a computer (`keyward setup`, `keyward grant`).
     CreateUser {
         user: String,
@@ -122,7 +99,7 @@ pub enum Step {
         user: String,
     },
     /// A change only `keyward audit --fix` makes.
-    Repair(crate::audit::fix::Repair),
+    Repair(super::repair::Repair),
     /// An application's pieces (`keyward app`).
     App(super::app::AppStep),
     /// A key rotation's steps (`keyward rotate`).
@@ -152,18 +129,8 @@ impl Step {
 
     pub fn needs(&self) -> Needs {
         match self {
-            Step::ManagedPolicy { .. }
-            | Step::Role { .. }
-            | Step::GuardRole { .. }
-            | Step::UpgradeMachine { .. }
-            | Step::UpgradeRevoked { .. }
-            | Step::RemoveOldPolicy
-            | Step::UpgradeResourcePolicy { .. }
-            | Step::DesignateAdmin { .. }
-            | Step::UndesignateAdmin { .. }
-            // The admin role edits only the whitelists: the rest of what audit fixes
-            // (Block Public Access, any policy, others' keys) is the account admin's.
-            | Step::Repair(_) => Needs::Bootstrap,
+            Step::Repair(r) => r.needs(),
+            Step::Account(s) => s.needs(),
             Step::CreateUser { .. }
             | Step::AttachMachinePolicy { .. }
             | Step::EnableMfa { .. }
@@ -193,23 +160,6 @@ impl Step {
 
     pub fn label(&self) -> String {
         match self {
-            Step::ManagedPolicy { policy, .. } => {
-                format!("policy {}", account::managed_name(*policy))
-            }
-            Step::Role { role, .. } => format!("role {}", account::role_name(*role)),
-            Step::GuardRole { role } => format!("guard role {role} (its sessions can be revoked)"),
-            Step::UpgradeMachine { user } => {
-                format!("{user}: the machine policy instead of the old self-service one")
-            }
-            Step::UpgradeRevoked { user } => {
-                format!("{user}: the fixed deny-all instead of the old dated deny")
-            }
-            Step::RemoveOldPolicy => "delete the old keyward-self-service policy".into(),
-            Step::UpgradeResourcePolicy { home } => {
-                format!("keyward's statements in the {home}: MFA required")
-            }
-            Step::DesignateAdmin { user } => format!("designate {user} as an admin computer"),
-            Step::UndesignateAdmin { user } => format!("remove {user} from the admin computers"),
             Step::CreateUser { user, .. } => format!("IAM user /keyward/{user}"),
             Step::AttachMachinePolicy { user } => format!("{user}: the machine policy"),
             Step::EnableMfa { user } => format!("{user}: virtual MFA device"),
@@ -246,6 +196,7 @@ impl Step {
                 format!("role guard: revocations by {owner}'s computers end role sessions")
             }
             Step::Repair(r) => r.label(),
+            Step::Account(s) => s.label(),
             Step::App(a) => a.label(),
             Step::Rotate(r) => r.label(),
             Step::Access(a) => a.label(),
@@ -259,25 +210,6 @@ impl Step {
     pub async fn check(&self, cx: &Cx) -> anyhow::Result<State> {
         let aws = || cx.aws(self.needs());
         match self {
-            Step::ManagedPolicy { policy, doc } => {
-                account::check_managed(aws()?, cx, *policy, doc).await
-            }
-            Step::Role {
-                role,
-                trust,
-                policy,
-            } => account::check_role(aws()?, cx, *role, trust, policy).await,
-            Step::GuardRole { role } => account::check_guard(aws()?, cx, role).await,
-            Step::UpgradeMachine { user } => account::check_upgrade_machine(aws()?, cx, user).await,
-            Step::UpgradeRevoked { user } => account::check_upgrade_revoked(aws()?, cx, user).await,
-            Step::RemoveOldPolicy => account::check_old_policy(aws()?, cx).await,
-            Step::UpgradeResourcePolicy { home } => account::check_resource(aws()?, cx, home).await,
-            Step::DesignateAdmin { user } => {
-                account::check_designated(aws()?, cx, user, true).await
-            }
-            Step::UndesignateAdmin { user } => {
-                account::check_designated(aws()?, cx, user, false).await
-            }
             Step::CreateUser { user, owner, .. } => register::check_user(aws()?, user, owner).await,
             Step::AttachMachinePolicy { user } => {
                 register::check_machine_policy(aws()?, cx, user).await
@@ -307,10 +239,11 @@ impl Step {
             }
             Step::RecordRevokedSource { user } => revoke::check_recorded(aws()?, cx, user).await,
             Step::GuardOwner { owner } => revoke::check_guarded_owner(aws()?, cx, owner).await,
-            Step::Repair(r) => r.check(aws()?, cx.clock).await,
-            Step::App(a) => a.check(aws()?, cx).await,
+            Step::Repair(r) => r.check(cx).await,
+            Step::Account(s) => s.check(cx).await,
+            Step::App(a) => a.check(cx).await,
             Step::Rotate(r) => r.check(cx).await,
-            Step::Access(a) => a.check(aws()?, cx).await,
+            Step::Access(a) => a.check(cx).await,
             Step::DeleteUser { user, .. } => revoke::check_deleted(aws()?, user).await,
             Step::ForgetLocal { profile } => local::check_forgotten(profile),
         }
@@ -319,25 +252,6 @@ impl Step {
     pub async fn apply(&self, cx: &Cx) -> anyhow::Result<String> {
         let aws = || cx.aws(self.needs());
         match self {
-            Step::ManagedPolicy { policy, doc } => {
-                account::apply_managed(aws()?, cx, *policy, doc).await
-            }
-            Step::Role {
-                role,
-                trust,
-                policy,
-            } => account::apply_role(aws()?, cx, *role, trust, policy).await,
-            Step::GuardRole { role } => account::apply_guard(aws()?, cx, role).await,
-            Step::UpgradeMachine { user } => account::apply_upgrade_machine(aws()?, cx, user).await,
-            Step::UpgradeRevoked { user } => account::apply_upgrade_revoked(aws()?, cx, user).await,
-            Step::RemoveOldPolicy => account::apply_old_policy(aws()?, cx).await,
-            Step::UpgradeResourcePolicy { home } => account::apply_resource(aws()?, cx, home).await,
-            Step::DesignateAdmin { user } => {
-                account::apply_designated(aws()?, cx, user, true).await
-            }
-            Step::UndesignateAdmin { user } => {
-                account::apply_designated(aws()?, cx, user, false).await
-            }
             Step::CreateUser {
                 user,
                 owner,
@@ -375,10 +289,11 @@ impl Step {
             }
             Step::RecordRevokedSource { user } => revoke::record(aws()?, cx, user).await,
             Step::GuardOwner { owner } => revoke::guard_owner(aws()?, cx, owner).await,
-            Step::Repair(r) => r.apply(aws()?, cx.clock).await,
-            Step::App(a) => a.apply(aws()?, cx).await,
+            Step::Repair(r) => r.apply(cx).await,
+            Step::Account(s) => s.apply(cx).await,
+            Step::App(a) => a.apply(cx).await,
             Step::Rotate(r) => r.apply(cx).await,
-            Step::Access(a) => a.apply(aws()?, cx).await,
+            Step::Access(a) => a.apply(cx).await,
             Step::DeleteUser { user, .. } => revoke::delete_user(aws()?, cx, user).await,
             Step::ForgetLocal { profile } => local::forget(profile),
         }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::step::{KeywardRole, Managed, Step};
+use super::step::{FlowStep, Step};
 
 /// A step's kind, stable in `--json` (snake_case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,33 +78,6 @@ pub enum StepId {
 impl Step {
     pub fn id(&self) -> StepId {
         match self {
-            Step::ManagedPolicy {
-                policy: Managed::Machine,
-                ..
-            } => StepId::MachinePolicy,
-            Step::ManagedPolicy {
-                policy: Managed::DenyAll,
-                ..
-            } => StepId::DenyAllPolicy,
-            Step::ManagedPolicy {
-                policy: Managed::RoleGuard,
-                ..
-            } => StepId::RoleGuardPolicy,
-            Step::Role {
-                role: KeywardRole::Admin,
-                ..
-            } => StepId::AdminRole,
-            Step::Role {
-                role: KeywardRole::Enroller,
-                ..
-            } => StepId::EnrollerRole,
-            Step::GuardRole { .. } => StepId::GuardRole,
-            Step::UpgradeMachine { .. } => StepId::UpgradeMachine,
-            Step::UpgradeRevoked { .. } => StepId::UpgradeRevoked,
-            Step::RemoveOldPolicy => StepId::RemoveOldPolicy,
-            Step::UpgradeResourcePolicy { .. } => StepId::UpgradeResourcePolicy,
-            Step::DesignateAdmin { .. } => StepId::DesignateAdmin,
-            Step::UndesignateAdmin { .. } => StepId::UndesignateAdmin,
             Step::CreateUser { .. } => StepId::CreateUser,
             Step::AttachMachinePolicy { .. } => StepId::AttachMachinePolicy,
             Step::EnableMfa { .. } => StepId::EnableMfa,
@@ -125,6 +98,7 @@ impl Step {
             Step::RecordRevokedSource { .. } => StepId::RecordRevokedSource,
             Step::GuardOwner { .. } => StepId::GuardOwner,
             Step::Repair(r) => r.id(),
+            Step::Account(s) => s.id(),
             Step::App(a) => a.id(),
             Step::Rotate(r) => r.id(),
             Step::Access(a) => a.id(),
