@@ -61,10 +61,10 @@ pub fn init(a: &InitArgs) -> Result<()> {
             guard_roles: a.guard_roles.clone(),
             owner: None,
         };
-        let mut plan = Plan::new(format!("keyward's pieces in account {}", actor.cx.arns.account));
-        for step in account::steps(&state, &req, actor.cx.clock) {
-            plan.push(step);
-        }
+        let plan = Plan::of(
+            format!("keyward's pieces in account {}", actor.cx.arns.account),
+            crate::plan::lists::init(&state, &req, actor.cx.clock),
+        );
         if a.run.dry_run && !a.run.json {
             print_documents(&plan);
         }

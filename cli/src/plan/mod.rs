@@ -1,27 +1,32 @@
 //! The plan engine. Every change keyward makes, in AWS or on this computer, is a
-//! [`Plan`]: a list of typed [`Step`]s. Each step knows its id, its label, who it
-//! needs (this computer, an admin, the account's bootstrap admin), whether it is
-//! already done, and how to do it. One plan value prints the dry run, drives the run
+//! [`Plan`]: a list of typed [`Step`]s, built by [`lists`]. Each step belongs to a
+//! flow (the account, registering, this computer, revoking, apps, rotation, JIT
+//! access, audit fixes) whose enum, in its own file here, knows the step's id, its
+//! label, who it needs (this computer, an admin, the account's bootstrap admin),
+//! whether it is already done, and how to do it. One plan value prints the dry run, drives the run
 //! and renders `--json` for both, so what is shown is what runs. A re-run after a
 //! failure skips what is done and continues where it stopped.
 
 pub mod access;
 mod account;
-pub use account::{AccountStep, KeywardRole, Managed};
 pub mod app;
+pub mod lists;
 pub mod local;
 mod register;
-pub use register::grant_steps;
 pub mod repair;
 mod report;
 pub mod revoke;
 pub mod rotate;
-pub mod step;
+mod step;
 mod step_id;
 
 use serde::Serialize;
 
+pub use account::{AccountStep, KeywardRole, Managed};
+pub use local::LocalStep;
+pub use register::RegisterStep;
 pub use report::{Report, StepReport};
+pub use revoke::RevokeStep;
 pub(crate) use step::FlowStep;
 pub use step::Step;
 pub use step_id::StepId;
@@ -157,15 +162,12 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(title: impl Into<String>) -> Self {
+    /// A plan of `steps` (a list from [`lists`]).
+    pub fn of(title: impl Into<String>, steps: Vec<Step>) -> Self {
         Self {
             title: title.into(),
-            steps: Vec::new(),
+            steps,
         }
-    }
-
-    pub fn push(&mut self, step: Step) {
-        self.steps.push(step);
     }
 }
 

@@ -1,8 +1,7 @@
-//! Each step's kind ([`StepId`]), the stable name `--json` reports.
+//! Each step's kind ([`StepId`]), the stable name `--json` reports. A flow's step
+//! enum maps its variants here (`FlowStep::id`); the strings are a contract.
 
 use serde::Serialize;
-
-use super::step::{FlowStep, Step};
 
 /// A step's kind, stable in `--json` (snake_case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,37 +72,4 @@ pub enum StepId {
     JitWhitelist,
     JitTrust,
     JitGuard,
-}
-
-impl Step {
-    pub fn id(&self) -> StepId {
-        match self {
-            Step::CreateUser { .. } => StepId::CreateUser,
-            Step::AttachMachinePolicy { .. } => StepId::AttachMachinePolicy,
-            Step::EnableMfa { .. } => StepId::EnableMfa,
-            Step::StoreKey { .. } => StepId::StoreKey,
-            Step::AwaitKey { .. } => StepId::AwaitKey,
-            Step::MarkEnrolled { .. } => StepId::MarkEnrolled,
-            Step::JoinGroup { .. } => StepId::JoinGroup,
-            Step::NameInPolicy { .. } => StepId::NameInPolicy,
-            Step::WriteProfile { .. } => StepId::WriteProfile,
-            Step::StartDaemon => StepId::StartDaemon,
-            Step::AttachDenyAll { .. } => StepId::AttachDenyAll,
-            Step::MarkRoleSessions { .. } => StepId::MarkRoleSessions,
-            Step::DeleteKeys { .. } => StepId::DeleteKeys,
-            Step::RemoveMfa { .. } => StepId::RemoveMfa,
-            Step::TagRevoked { .. } => StepId::TagRevoked,
-            Step::LeaveGroups { .. } => StepId::LeaveGroups,
-            Step::LeavePolicies { .. } => StepId::LeavePolicies,
-            Step::RecordRevokedSource { .. } => StepId::RecordRevokedSource,
-            Step::GuardOwner { .. } => StepId::GuardOwner,
-            Step::Repair(r) => r.id(),
-            Step::Account(s) => s.id(),
-            Step::App(a) => a.id(),
-            Step::Rotate(r) => r.id(),
-            Step::Access(a) => a.id(),
-            Step::DeleteUser { .. } => StepId::DeleteUser,
-            Step::ForgetLocal { .. } => StepId::ForgetLocal,
-        }
-    }
 }
