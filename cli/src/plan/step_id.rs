@@ -73,3 +73,11 @@ pub enum StepId {
     JitTrust,
     JitGuard,
 }
+
+impl std::fmt::Display for StepId {
+    /// The `--json` name (`attach_deny_all`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(name.as_str().unwrap_or_default())
+    }
+}

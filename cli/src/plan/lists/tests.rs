@@ -184,7 +184,7 @@ fn only_marking_role_sessions_may_fail_without_stopping() {
     };
     for step in cut_off("alice-old", how) {
         let marks = step.id() == StepId::MarkRoleSessions;
-        assert_eq!(step.stops_on_failure(), !marks, "{:?}", step.id());
+        assert_eq!(step.stops_on_failure(), !marks, "{}", step.id());
     }
 }
 
