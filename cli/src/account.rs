@@ -1,18 +1,16 @@
-//! The account's keyward pieces as they are, and the steps that make them what this
-//! version writes: `keyward init`, and the first (bootstrap) `keyward setup`, which
-//! runs the same steps. It also upgrades an account made by an earlier version.
+//! The account's keyward pieces as they are, and what a run of `keyward init` (or the
+//! first, bootstrap `keyward setup`) asks for; the steps that make them what this
+//! version writes, and upgrade an account made by an earlier version, are
+//! [`crate::plan::lists::init`].
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::clients::Aws;
 use crate::iam::documents::{self as docs, Arns, Whitelists};
-use crate::iam::resources::{self, PolicyHome};
+use crate::iam::resources;
 use crate::iam::users::{self, UserInfo};
 use crate::iam::{policy, roles};
-use crate::plan::step::{KeywardRole, Managed};
-use crate::plan::Step;
-use keyward_daemon::clock::Clock;
 
 /// A machine user as `init` needs to see it.
 pub struct MachineRecord {
@@ -194,82 +192,4 @@ pub async fn resolve(aws: &Aws, mut w: Whitelists) -> Result<Whitelists> {
     }
     w.kms_keys = keys;
     Ok(w)
-}
-
-/// The steps that make the account's pieces current (JIT grants expired by `clock`
-/// drop out of the role guard).
-pub fn steps(state: &AccountState, req: &Request, clock: Clock) -> Vec<Step> {
-    let a = &state.arns;
-    let mut whitelists = state.whitelists();
-    whitelists.extend(&req.whitelists);
-    let mut admins = state.admins();
-    for m in &req.admins {
-        if !admins.contains(m) {
-            admins.push(m.clone());
-        }
-    }
-    let mut guarded: Vec<String> = state.guarded_roles();
-    for r in &req.guard_roles {
-        let arn = format!("arn:aws:iam::{}:role/{r}", a.account);
-        if !guarded.contains(&arn) {
-            guarded.push(arn);
-        }
-    }
-    let (revoked, owners) = state.guard(req.owner.as_deref());
-    let mut out = vec![
-        Step::ManagedPolicy {
-            policy: Managed::RoleGuard,
-            doc: crate::iam::jit::keep_guard_grants(
-                state.role_guard.as_ref(),
-                docs::role_guard(&revoked, &owners),
-                clock.utc(),
-            ),
-        },
-        Step::ManagedPolicy {
-            policy: Managed::DenyAll,
-            doc: docs::deny_all(),
-        },
-        Step::ManagedPolicy {
-            policy: Managed::Machine,
-            doc: docs::machine_policy(a, &guarded),
-        },
-        Step::Role {
-            role: KeywardRole::Admin,
-            trust: docs::admin_trust(a, &admins),
-            policy: docs::admin_policy(a, &whitelists),
-        },
-        Step::Role {
-            role: KeywardRole::Enroller,
-            trust: docs::enroller_trust(a),
-            policy: docs::enroller_policy(a),
-        },
-    ];
-    out.extend(
-        req.guard_roles
-            .iter()
-            .map(|r| Step::GuardRole { role: r.clone() }),
-    );
-    let old = a.policy(docs::OLD_SELF_SERVICE_POLICY);
-    for m in &state.machines {
-        let name = m.user.name.clone();
-        if m.attached.contains(&old)
-            || (!m.user.is_enrolled() && m.user.tags.contains_key("keyward-setup-complete"))
-        {
-            out.push(Step::UpgradeMachine { user: name.clone() });
-        }
-        if m.inline.iter().any(|p| p == docs::OLD_REVOKE_INLINE) {
-            out.push(Step::UpgradeRevoked { user: name });
-        }
-    }
-    if state.old_self_service.is_some() {
-        out.push(Step::RemoveOldPolicy);
-    }
-    let homes = whitelists
-        .buckets
-        .iter()
-        .cloned()
-        .map(PolicyHome::Bucket)
-        .chain(whitelists.kms_keys.iter().cloned().map(PolicyHome::Key));
-    out.extend(homes.map(|home| Step::UpgradeResourcePolicy { home }));
-    out
 }

@@ -4,7 +4,13 @@
 
 /// (crate, the workspace crates it may use, the only outside crates it may use, if
 /// limited).
-const RULES: &[(&str, &[&str], Option<&[&str]>)] = &[
+type Rule = (
+    &'static str,
+    &'static [&'static str],
+    Option<&'static [&'static str]>,
+);
+
+const RULES: &[Rule] = &[
     // The credential_process fast path: no tokio, no AWS SDK, no clap.
     (
         "keyward-proto",

@@ -235,7 +235,7 @@ pub async fn drift(
     cx: &crate::plan::Cx,
     snap: &Snapshot,
 ) -> anyhow::Result<Vec<Finding>> {
-    use crate::account::{self, AccountState, Request};
+    use crate::account::{AccountState, Request};
     use crate::plan::{Plan, Status};
     let state = AccountState::from_snapshot(aws, &cx.arns, snap).await?;
     if state.machine_policy.is_none() {
@@ -247,10 +247,7 @@ pub async fn drift(
         guard_roles: Vec::new(),
         owner: None,
     };
-    let mut plan = Plan::new("drift");
-    for step in account::steps(&state, &req, cx.clock) {
-        plan.push(step);
-    }
+    let plan = Plan::of("drift", crate::plan::lists::init(&state, &req, cx.clock));
     // Only reads: a dry run checks every step and changes nothing.
     let reader = crate::plan::Cx {
         arns: cx.arns.clone(),

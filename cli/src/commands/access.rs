@@ -15,8 +15,7 @@ use crate::actor::{self, Actor, Who};
 use crate::iam::jit::{self, Grant};
 use crate::iam::roles;
 use crate::names;
-use crate::plan::access::AccessStep;
-use crate::plan::{Plan, Step};
+use crate::plan::{lists, Plan};
 
 #[derive(Args)]
 pub struct AccessArgs {
@@ -76,13 +75,10 @@ pub fn access(a: &AccessArgs) -> Result<()> {
             None => list(a).await,
             Some(AccessCommand::Enable { group, run, who }) => {
                 let actor = actor::as_machine(who, yes(run), run.json).await?;
-                let mut plan = Plan::new(format!("just-in-time access to {group}"));
-                plan.push(Step::Access(AccessStep::Role {
-                    group: group.clone(),
-                }));
-                plan.push(Step::Access(AccessStep::Whitelist {
-                    group: group.clone(),
-                }));
+                let plan = Plan::of(
+                    format!("just-in-time access to {group}"),
+                    lists::access_enable(group),
+                );
                 finish(
                     &execute(&plan, &actor.cx, *run).await?,
                     &format!("keyward access enable {group}"),
@@ -151,21 +147,15 @@ async fn change(
         bail!("only an admin computer grants or ends group access (it is a whitelist edit): run it on an admin computer, or with --admin-profile");
     }
     let machine = target(&actor, machine)?;
-    let mut plan = Plan::new(format!("{group} for {machine}"));
     let grant = Grant {
         group: group.to_owned(),
         machine: machine.clone(),
         until: until.unwrap_or(now),
     };
-    // The expiry first: a trust written without it would be a grant with no end.
-    plan.push(Step::Access(AccessStep::Guard {
-        grant: grant.clone(),
-    }));
-    plan.push(Step::Access(AccessStep::Trust {
-        group: group.to_owned(),
-        machine: machine.clone(),
-        grant: until.map(|_| grant),
-    }));
+    let plan = Plan::of(
+        format!("{group} for {machine}"),
+        lists::access_change(&grant, until.is_some()),
+    );
     let verb = if until.is_some() { "grant" } else { "revoke" };
     finish(
         &execute(&plan, &actor.cx, run).await?,

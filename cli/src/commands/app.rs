@@ -8,13 +8,13 @@ use clap::{Args, Subcommand};
 
 use super::{execute, RunMode};
 use crate::actor::{self, Actor, Who};
-use crate::iam::app_store::{self, AppRecord};
+use crate::iam::app_store;
 use crate::iam::apps::{self, App, Runtime};
 use crate::iam::resources::{self, PolicyHome};
 use crate::iam::{users, AwsError};
 use crate::names;
-use crate::plan::app::AppStep;
-use crate::plan::{Plan, Report, Step};
+
+use crate::plan::{lists, Plan, Report};
 
 #[path = "app_show.rs"]
 mod show;
@@ -236,45 +236,10 @@ async fn add(a: &AddArgs) -> Result<()> {
         key,
         runtimes,
     };
-    let mut plan = Plan::new(format!("app {}", a.name));
-    let mut push = |s: AppStep| plan.push(Step::App(s));
-    push(AppStep::Key {
-        name: a.name.clone(),
-        given: given_key,
-    });
-    for b in new_buckets {
-        push(AppStep::CreateBucket { bucket: b });
-    }
-    push(AppStep::Group { app: app.clone() });
-    push(AppStep::Role {
-        app: app.clone(),
-        members: machines.clone(),
-    });
-    if app.runtimes.contains(&Runtime::Ec2) {
-        push(AppStep::InstanceProfile {
-            name: a.name.clone(),
-        });
-    }
-    push(AppStep::KeyPolicy {
-        app: app.clone(),
-        members: machines.clone(),
-        admins: admins.clone(),
-    });
-    for b in &a.buckets {
-        push(AppStep::Protect {
-            app: app.clone(),
-            bucket: b.clone(),
-            members: machines.clone(),
-            admins: admins.clone(),
-        });
-    }
-    push(AppStep::Whitelist { app: app.clone() });
-    for m in &machines {
-        plan.push(Step::JoinGroup {
-            user: m.clone(),
-            group: app.id(),
-        });
-    }
+    let plan = Plan::of(
+        format!("app {}", a.name),
+        lists::app_add(&app, given_key, new_buckets, &machines, &admins),
+    );
     if !a.run.json {
         show::print_documents(&actor.cx.arns, &app, &machines, &admins);
     }
@@ -354,39 +319,16 @@ async fn member(a: &MemberArgs, grant: bool) -> Result<()> {
     let user = names::resolve_machine(owner.as_deref(), &a.machine);
     let target = users::get_user(admin, &user).await?;
     let verb = if grant { "grant" } else { "revoke" };
-    let mut plan = Plan::new(format!("app {}: {verb} {user}", a.name));
-    if grant {
+    let steps = if grant {
         match &target {
             Some(u) if u.is_machine() && u.revoked_at().is_none() && u.is_enrolled() => {}
             _ => bail!("{user} is not a registered, active keyward machine; see `keyward machines`. Nothing was changed."),
         }
-        plan.steps.extend(member_steps(&rec, &user));
-        if let Some(o) = target.as_ref().and_then(|t| t.owner()) {
-            plan.push(Step::GuardOwner {
-                owner: o.to_owned(),
-            });
-        }
+        lists::app_grant(&rec.app, &user, target.as_ref().and_then(|t| t.owner()))
     } else {
-        plan.push(Step::App(AppStep::LeaveGroup {
-            user: user.clone(),
-            group: rec.app.id(),
-        }));
-        plan.push(Step::App(AppStep::Trust {
-            name: rec.app.name.clone(),
-            user: user.clone(),
-            add: false,
-        }));
-        plan.push(Step::App(AppStep::LeavePolicy {
-            user: user.clone(),
-            home: PolicyHome::Key(rec.app.key.clone()),
-        }));
-        for b in &rec.app.buckets {
-            plan.push(Step::App(AppStep::LeavePolicy {
-                user: user.clone(),
-                home: PolicyHome::Bucket(b.clone()),
-            }));
-        }
-    }
+        lists::app_revoke(&rec.app, &user)
+    };
+    let plan = Plan::of(format!("app {}: {verb} {user}", a.name), steps);
     let report = execute(&plan, &actor.cx, a.run).await?;
     if report.failed() {
         bail!(
@@ -402,35 +344,6 @@ async fn member(a: &MemberArgs, grant: bool) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// A member's steps: the group, the key policy, and each bucket's whitelist.
-fn member_steps(rec: &AppRecord, user: &str) -> Vec<Step> {
-    let mut out = vec![
-        Step::JoinGroup {
-            user: user.to_owned(),
-            group: rec.app.id(),
-        },
-        Step::App(AppStep::Trust {
-            name: rec.app.name.clone(),
-            user: user.to_owned(),
-            add: true,
-        }),
-    ];
-    out.push(Step::App(AppStep::KeyPolicy {
-        app: rec.app.clone(),
-        members: vec![user.to_owned()],
-        admins: Vec::new(),
-    }));
-    for b in &rec.app.buckets {
-        out.push(Step::App(AppStep::Protect {
-            app: rec.app.clone(),
-            bucket: b.clone(),
-            members: vec![user.to_owned()],
-            admins: Vec::new(),
-        }));
-    }
-    out
 }
 
 async fn remove(a: &RemoveArgs) -> Result<()> {
@@ -453,29 +366,10 @@ async fn remove(a: &RemoveArgs) -> Result<()> {
         && app_store::key_is_ours(aws, &rec.app.key, &a.name)
             .await
             .unwrap_or(false);
-    let mut plan = Plan::new(format!("remove app {}", a.name));
-    for b in &rec.app.buckets {
-        plan.push(Step::App(AppStep::StripPolicy {
-            home: PolicyHome::Bucket(b.clone()),
-        }));
-    }
-    if !rec.app.key.is_empty() {
-        plan.push(Step::App(AppStep::StripPolicy {
-            home: PolicyHome::Key(rec.app.key.clone()),
-        }));
-    }
-    plan.push(Step::App(AppStep::DeleteGroup { name: rec.app.id() }));
-    plan.push(Step::App(AppStep::DeleteRole { name: rec.app.id() }));
-    if ours {
-        plan.push(Step::App(AppStep::RetireKey {
-            name: a.name.clone(),
-            key: rec.app.key.clone(),
-        }));
-    }
-    plan.push(Step::App(AppStep::Unwhitelist {
-        group: rec.app.id(),
-        key: ours.then(|| rec.app.key.clone()),
-    }));
+    let plan = Plan::of(
+        format!("remove app {}", a.name),
+        lists::app_remove(&rec.app, ours),
+    );
     let report = execute(&plan, &actor.cx, a.run).await?;
     finish(
         &report,

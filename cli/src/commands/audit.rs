@@ -12,7 +12,7 @@ use crate::actor::{self, Actor, Who};
 use crate::audit::fix::{FixPlan, Repair};
 use crate::audit::{self, Finding, Limits, Severity, Snapshot};
 use crate::clients::Aws;
-use crate::plan::{Needs, Plan, Status, Step};
+use crate::plan::{lists, Needs, Plan, Status, Step};
 use crate::ui;
 
 #[derive(Args)]
@@ -186,29 +186,19 @@ async fn apply_fixes(
     a: &AuditArgs,
 ) -> Result<(Vec<String>, Option<serde_json::Value>)> {
     let admins = crate::iam::account::admins(aws).await.unwrap_or_default();
-    let mut plan = Plan::new("fix what the audit found");
-    let push = |plan: &mut Plan, step: Step| {
-        if !plan.steps.iter().any(|s| s.label() == step.label()) {
-            plan.push(step);
-        }
-    };
+    let mut chosen = Vec::new();
     for f in findings {
         match &f.fix_plan {
-            Some(FixPlan::Repair(r)) => push(&mut plan, Step::Repair(r.clone())),
-            Some(FixPlan::LeaveGroups { user }) => {
-                push(&mut plan, Step::LeaveGroups { user: user.clone() });
-            }
-            Some(FixPlan::Revoke { user, owner })
-                if a.yes || ui::confirm(&format!("revoke {user}? {}", f.what))? =>
-            {
-                let designated = admins.contains(user);
-                for step in crate::plan::revoke::steps(user, owner, designated, Vec::new(), false) {
-                    push(&mut plan, step);
-                }
-            }
-            Some(FixPlan::Revoke { .. }) | None => {}
+            Some(FixPlan::Revoke { user, .. })
+                if !a.yes && !ui::confirm(&format!("revoke {user}? {}", f.what))? => {}
+            Some(fix) => chosen.push(fix),
+            None => {}
         }
     }
+    let plan = Plan::of(
+        "fix what the audit found",
+        lists::audit_fix(chosen, &admins),
+    );
     if plan.steps.is_empty() {
         return Ok((Vec::new(), None));
     }
@@ -242,10 +232,10 @@ async fn apply_fixes(
                 retired.join(", ")
             ))?)
     {
-        let mut second = Plan::new("delete the deactivated keys");
-        for user in retired {
-            second.push(Step::Repair(Repair::DeleteInactiveKeys { user }));
-        }
+        let second = Plan::of(
+            "delete the deactivated keys",
+            lists::audit_delete_inactive(retired),
+        );
         let r = execute(&second, &actor.cx, mode).await?;
         done.extend(
             r.steps

@@ -7,7 +7,8 @@ use clap::Args;
 
 use super::{execute, RunMode};
 use crate::actor::{self, Who};
-use crate::plan::{Needs, Plan, Step};
+use crate::plan::lists::{self, CutOff};
+use crate::plan::Plan;
 use crate::ui;
 
 #[derive(Args)]
@@ -26,15 +27,8 @@ pub fn deregister(a: &DeregisterArgs) -> Result<()> {
         let me = actor.me.clone().context("not a machine user")?;
         let profile = actor.profile.clone().context("no profile")?;
         let user = me.name.clone();
-        let mut plan = Plan::new(format!("decommission this computer: {} ({})", user, me.arn));
-        plan.push(Step::LeaveGroups { user: user.clone() });
-        plan.push(Step::LeavePolicies { user: user.clone(), extra: Vec::new() });
-        plan.push(Step::TagRevoked { user: user.clone() });
-        plan.push(Step::RemoveMfa { user: user.clone(), needs: Needs::Machine });
-        plan.push(Step::MarkRoleSessions { user: user.clone(), owner: me.owner().unwrap_or_default().to_owned() });
-        plan.push(Step::DeleteKeys { user: user.clone(), needs: Needs::Machine });
-        plan.push(Step::AttachDenyAll { user: user.clone() });
-        plan.push(Step::ForgetLocal { profile });
+        let how = CutOff::Deregister { owner: me.owner().unwrap_or_default().to_owned(), profile };
+        let plan = Plan::of(format!("decommission this computer: {} ({})", user, me.arn), lists::cut_off(&user, how));
         let mode = a.run;
         let report = execute(&plan, &actor.cx, mode).await?;
         if report.failed() {

@@ -17,7 +17,7 @@ use crate::enroll_code::{self, EnrollCode};
 use crate::iam::documents::{self as docs, Whitelists};
 use crate::iam::{credentials, roles, users, AwsError};
 use crate::names;
-use crate::plan::{grant_steps, Plan, Step};
+use crate::plan::{lists, Plan};
 use crate::ui;
 
 /// AWS's shortest session, and the promise of an enrollment code.
@@ -96,10 +96,10 @@ pub fn enroll(a: &EnrollArgs) -> Result<()> {
 /// Before a new owner's first computer exists: the role guard gets its statement, so a
 /// revocation by any of that owner's computers ends role sessions from the start.
 async fn guard_owner(actor: &Actor, owner: &str) -> Result<()> {
-    let mut plan = Plan::new(format!("the role guard knows owner {owner}"));
-    plan.push(Step::GuardOwner {
-        owner: owner.to_owned(),
-    });
+    let plan = Plan::of(
+        format!("the role guard knows owner {owner}"),
+        vec![lists::guard_owner(owner)],
+    );
     let report = crate::plan::run(&plan, &actor.cx, false).await;
     if report.failed() {
         bail!("cannot add {owner} to keyward-role-guard ({}); nothing was minted. Run `keyward init` with the account's admin credentials, then enroll again", report.steps.first().map_or("unknown", |s| s.detail.as_str()));
@@ -284,8 +284,10 @@ fn confirm_pairing(user: &str, pairing: &str, a: &EnrollArgs) -> Result<()> {
 }
 
 async fn grant(actor: &Actor, user: &str, w: &Whitelists, a: &EnrollArgs) -> Result<()> {
-    let mut plan = Plan::new(format!("grant {user} its rights"));
-    plan.steps.extend(grant_steps(user, w, false));
+    let plan = Plan::of(
+        format!("grant {user} its rights"),
+        lists::whitelists(user, w, false),
+    );
     let mode = RunMode {
         dry_run: false,
         yes: true,

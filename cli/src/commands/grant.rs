@@ -11,7 +11,7 @@ use crate::iam::documents::Whitelists;
 use crate::iam::resources;
 use crate::iam::users;
 use crate::names;
-use crate::plan::{grant_steps, Plan, Step};
+use crate::plan::{lists, Plan};
 
 #[derive(Args)]
 pub struct GrantArgs {
@@ -55,17 +55,13 @@ pub fn grant(a: &GrantArgs) -> Result<()> {
             buckets: a.rights.buckets.clone(),
             kms_keys,
         };
-        let mut plan = Plan::new(format!("grant {user}"));
-        plan.steps
-            .extend(grant_steps(&user, &w, a.enforce_encryption));
-        if plan.steps.is_empty() {
+        if w.groups.is_empty() && w.buckets.is_empty() && w.kms_keys.is_empty() {
             bail!("nothing to grant: give --group, --bucket or --kms-key");
         }
-        if let Some(o) = target.owner() {
-            plan.push(Step::GuardOwner {
-                owner: o.to_owned(),
-            });
-        }
+        let plan = Plan::of(
+            format!("grant {user}"),
+            lists::grant(&user, &w, a.enforce_encryption, target.owner()),
+        );
         let mode = a.run;
         let report = execute(&plan, &actor.cx, mode).await?;
         if report.failed() {

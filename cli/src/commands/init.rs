@@ -61,10 +61,10 @@ pub fn init(a: &InitArgs) -> Result<()> {
             guard_roles: a.guard_roles.clone(),
             owner: None,
         };
-        let mut plan = Plan::new(format!("keyward's pieces in account {}", actor.cx.arns.account));
-        for step in account::steps(&state, &req, actor.cx.clock) {
-            plan.push(step);
-        }
+        let plan = Plan::of(
+            format!("keyward's pieces in account {}", actor.cx.arns.account),
+            crate::plan::lists::init(&state, &req, actor.cx.clock),
+        );
         if a.run.dry_run && !a.run.json {
             print_documents(&plan);
         }
@@ -87,13 +87,13 @@ pub fn init(a: &InitArgs) -> Result<()> {
 
 /// The documents a dry run would write, for review.
 fn print_documents(plan: &Plan) {
-    use crate::plan::Step;
+    use crate::plan::{AccountStep, Step};
     for step in &plan.steps {
         match step {
-            Step::ManagedPolicy { doc, .. } => {
+            Step::Account(AccountStep::ManagedPolicy { doc, .. }) => {
                 println!("# {}\n{}", step.label(), crate::iam::policy::to_text(doc));
             }
-            Step::Role { trust, policy, .. } => {
+            Step::Account(AccountStep::Role { trust, policy, .. }) => {
                 println!(
                     "# {} trust policy\n{}",
                     step.label(),

@@ -11,6 +11,7 @@ use crate::actor::{self, Actor, Who};
 use crate::iam::resources::{self, PolicyHome};
 use crate::iam::{account, is_denied, users};
 use crate::names;
+use crate::plan::lists::{self, CutOff};
 use crate::plan::{Needs, Plan, Report};
 use crate::ui;
 
@@ -58,13 +59,16 @@ pub fn revoke(a: &RevokeArgs) -> Result<()> {
             .await
             .unwrap_or_default()
             .contains(&user);
-        let mut plan = Plan::new(format!(
-            "revoke {user} ({}) as {}",
-            target.arn, actor.cx.actor
-        ));
-        plan.steps.extend(crate::plan::revoke::steps(
-            &user, &owner, designated, extra, a.purge,
-        ));
+        let how = CutOff::Revoke {
+            owner,
+            designated,
+            extra,
+            purge: a.purge,
+        };
+        let plan = Plan::of(
+            format!("revoke {user} ({}) as {}", target.arn, actor.cx.actor),
+            lists::cut_off(&user, how),
+        );
         let mode = a.run;
         let report = execute(&plan, &actor.cx, mode).await?;
         conclude(&report, &user, &a.machine, a.run.json || a.run.dry_run)

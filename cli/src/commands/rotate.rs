@@ -14,8 +14,8 @@ use crate::clients::Aws;
 use crate::iam::credentials;
 use crate::iam::documents::Arns;
 use crate::local::{keychain, profiles};
-use crate::plan::rotate::{staging, RotateStep, Rotation};
-use crate::plan::{Cx, Plan, Step};
+use crate::plan::rotate::{staging, Rotation};
+use crate::plan::{lists, Cx, Plan};
 use keyward_daemon::clock::Clock;
 
 #[derive(Args)]
@@ -90,17 +90,7 @@ pub fn rotate(a: &RotateArgs) -> Result<()> {
             clock,
         };
         let r = Rotation { profile: profile.clone(), user };
-        let mut plan = Plan::new(format!("rotate the access key of `{profile}`"));
-        for s in [
-            RotateStep::Tidy(r.clone()),
-            RotateStep::NewKey(r.clone()),
-            RotateStep::Accepted(r.clone()),
-            RotateStep::Switch(r.clone()),
-            RotateStep::DeleteOld(r.clone()),
-            RotateStep::DropStaging(r),
-        ] {
-            plan.push(Step::Rotate(s));
-        }
+        let plan = Plan::of(format!("rotate the access key of `{profile}`"), lists::rotate(&r));
         let report = execute(&plan, &cx, RunMode { yes: true, ..a.run }).await?;
         if report.failed() {
             bail!("rotation stopped at a failed step; the computer still has a working key. Run `keyward rotate --profile {profile}` again to finish");

@@ -19,9 +19,9 @@ use crate::enroll_code::{self, EnrollCode};
 use crate::iam::documents::{self as docs, Arns, Whitelists};
 use crate::iam::{is_expired_token, users};
 use crate::local::keychain::{self, StoreArgs};
-use crate::local::profiles;
 use crate::names;
-use crate::plan::{grant_steps, Cx, Needs, Plan, Step};
+use crate::plan::lists::{self, CutOff, Registration};
+use crate::plan::{Cx, Plan};
 use crate::ui;
 
 #[derive(Args)]
@@ -246,32 +246,22 @@ fn profile_entry(cx: &Cx, a: &SetupArgs, l: &Local, region: String) -> ProfileEn
     }
 }
 
-/// The steps every registration takes, by whoever has the registrar's rights.
-fn registration(plan: &mut Plan, l: &Local) {
-    plan.push(Step::CreateUser {
+/// The computer as setup's step lists need it: its names and its profiles' entries.
+fn registration(cx: &Cx, a: &SetupArgs, l: &Local, region: String) -> Registration {
+    let admin_entry = a.admin.then(|| ProfileEntry {
+        role_arn: Some(cx.arns.role(docs::ADMIN_ROLE)),
+        source: Some(l.profile.clone()),
+        region: Some(region.clone()),
+        ..ProfileEntry::default()
+    });
+    Registration {
         user: l.user.clone(),
         owner: l.owner.clone(),
         machine: l.machine.clone(),
-    });
-    plan.push(Step::AttachMachinePolicy {
-        user: l.user.clone(),
-    });
-    plan.push(Step::EnableMfa {
-        user: l.user.clone(),
-    });
-}
-
-fn key_and_mark(plan: &mut Plan, l: &Local) {
-    plan.push(Step::StoreKey {
-        user: l.user.clone(),
         profile: l.profile.clone(),
-    });
-    plan.push(Step::AwaitKey {
-        profile: l.profile.clone(),
-    });
-    plan.push(Step::MarkEnrolled {
-        user: l.user.clone(),
-    });
+        entry: profile_entry(cx, a, l, region),
+        admin_entry,
+    }
 }
 
 async fn bootstrap_plan(cx: &Cx, a: &SetupArgs, l: &Local) -> Result<Plan> {
@@ -284,64 +274,37 @@ async fn bootstrap_plan(cx: &Cx, a: &SetupArgs, l: &Local) -> Result<Plan> {
         owner: Some(l.owner.clone()),
         ..Request::default()
     };
-    let mut plan = Plan::new(format!(
-        "register this computer as {} in account {}",
-        l.user, cx.arns.account
-    ));
-    for step in account::steps(&state, &req, cx.clock) {
-        plan.push(step);
-    }
-    registration(&mut plan, l);
-    plan.steps
-        .extend(grant_steps(&l.user, &whitelists, a.enforce_encryption));
-    key_and_mark(&mut plan, l);
-    if a.admin {
-        plan.push(Step::DesignateAdmin {
-            user: l.user.clone(),
-        });
-    }
-    local_steps(&mut plan, cx, a, l, aws.region());
-    Ok(plan)
+    let r = registration(cx, a, l, aws.region());
+    let steps = lists::setup_bootstrap(
+        lists::init(&state, &req, cx.clock),
+        &r,
+        &whitelists,
+        a.enforce_encryption,
+    );
+    Ok(Plan::of(
+        format!(
+            "register this computer as {} in account {}",
+            l.user, cx.arns.account
+        ),
+        steps,
+    ))
 }
 
 fn enrolled_plan(cx: &Cx, a: &SetupArgs, l: &Local) -> Plan {
     let code = l.code.as_ref().expect("enrolled");
-    let mut plan = Plan::new(format!(
-        "register this computer as {} with the code from {}",
-        l.user, code.issued_by
-    ));
-    registration(&mut plan, l);
-    key_and_mark(&mut plan, l);
     let w = Whitelists {
         groups: code.groups.clone(),
         buckets: code.buckets.clone(),
         kms_keys: code.kms_keys.clone(),
     };
-    plan.steps.extend(grant_steps(&l.user, &w, false));
-    local_steps(&mut plan, cx, a, l, code.region.clone());
-    plan
-}
-
-fn local_steps(plan: &mut Plan, cx: &Cx, a: &SetupArgs, l: &Local, region: String) {
-    plan.push(Step::WriteProfile {
-        profile: l.profile.clone(),
-        entry: Box::new(profile_entry(cx, a, l, region.clone())),
-        aws_config: true,
-    });
-    if a.admin {
-        let entry = ProfileEntry {
-            role_arn: Some(cx.arns.role(docs::ADMIN_ROLE)),
-            source: Some(l.profile.clone()),
-            region: Some(region),
-            ..ProfileEntry::default()
-        };
-        plan.push(Step::WriteProfile {
-            profile: profiles::admin_profile_name(&l.profile),
-            entry: Box::new(entry),
-            aws_config: false,
-        });
-    }
-    plan.push(Step::StartDaemon);
+    let r = registration(cx, a, l, code.region.clone());
+    Plan::of(
+        format!(
+            "register this computer as {} with the code from {}",
+            l.user, code.issued_by
+        ),
+        lists::setup_enrolled(&r, &w),
+    )
 }
 
 async fn abort_plan(cx: &Cx, l: &Local) -> Result<Plan> {
@@ -360,32 +323,14 @@ async fn abort_plan(cx: &Cx, l: &Local) -> Result<Plan> {
             );
         }
     }
-    let mut plan = Plan::new(format!("undo the registration of {}", l.user));
-    if cx.bootstrap {
-        plan.push(Step::LeaveGroups {
-            user: l.user.clone(),
-        });
-        plan.push(Step::LeavePolicies {
-            user: l.user.clone(),
-            extra: Vec::new(),
-        });
-    }
-    plan.push(Step::DeleteKeys {
-        user: l.user.clone(),
-        needs: Needs::Registrar,
-    });
-    plan.push(Step::RemoveMfa {
-        user: l.user.clone(),
-        needs: Needs::Registrar,
-    });
-    plan.push(Step::DeleteUser {
-        user: l.user.clone(),
-        needs: Needs::Registrar,
-    });
-    plan.push(Step::ForgetLocal {
+    let how = CutOff::Abort {
+        bootstrap: cx.bootstrap,
         profile: l.profile.clone(),
-    });
-    Ok(plan)
+    };
+    Ok(Plan::of(
+        format!("undo the registration of {}", l.user),
+        lists::cut_off(&l.user, how),
+    ))
 }
 
 /// What to do next: the pairing code for an enrolled computer, the bootstrap key advice.

@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use super::{Cx, Needs, State, StepId};
+use super::{Cx, FlowStep, Needs, State, StepId};
 use crate::clients::Aws;
 use crate::iam::documents as docs;
 use crate::iam::jit::{self, Grant};
@@ -27,8 +27,8 @@ pub enum AccessStep {
     Guard { grant: Grant },
 }
 
-impl AccessStep {
-    pub fn id(&self) -> StepId {
+impl FlowStep for AccessStep {
+    fn id(&self) -> StepId {
         match self {
             AccessStep::Role { .. } => StepId::JitRole,
             AccessStep::Whitelist { .. } => StepId::JitWhitelist,
@@ -37,14 +37,14 @@ impl AccessStep {
         }
     }
 
-    pub fn needs(&self) -> Needs {
+    fn needs(&self) -> Needs {
         match self {
             AccessStep::Role { .. } | AccessStep::Whitelist { .. } => Needs::Bootstrap,
             AccessStep::Trust { .. } | AccessStep::Guard { .. } => Needs::Admin,
         }
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         match self {
             AccessStep::Role { group } => format!(
                 "role {} with the rights of group {group}",
@@ -80,7 +80,8 @@ impl AccessStep {
         }
     }
 
-    pub async fn check(&self, aws: &Aws, cx: &Cx) -> Result<State> {
+    async fn check(&self, cx: &Cx) -> Result<State> {
+        let aws = cx.aws(self.needs())?;
         let todo = |s: &str| Ok(State::ToDo(s.into()));
         let done = |s: &str| Ok(State::Done(s.into()));
         match self {
@@ -111,7 +112,8 @@ impl AccessStep {
         }
     }
 
-    pub async fn apply(&self, aws: &Aws, cx: &Cx) -> Result<String> {
+    async fn apply(&self, cx: &Cx) -> Result<String> {
+        let aws = cx.aws(self.needs())?;
         match self {
             AccessStep::Role { group } => make_role(aws, cx, group).await,
             AccessStep::Whitelist { group } => {
@@ -134,7 +136,9 @@ impl AccessStep {
             }
         }
     }
+}
 
+impl AccessStep {
     /// The trust as it is, and with this step's change (prunable grants dropped).
     async fn trust_docs(&self, aws: &Aws, cx: &Cx) -> Result<(Value, Value)> {
         let AccessStep::Trust {

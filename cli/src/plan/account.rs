@@ -5,14 +5,159 @@
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
-use super::step::{KeywardRole, Managed};
-use super::{Cx, State};
+use super::{Cx, FlowStep, Needs, State, StepId};
 use crate::clients::Aws;
 use crate::iam::documents::{self as docs, Arns};
 use crate::iam::resources::{self, Edit, PolicyHome, ReadError};
 use crate::iam::{policy, roles, users};
 
-pub fn managed_name(p: Managed) -> &'static str {
+/// keyward's customer-managed policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Managed {
+    Machine,
+    DenyAll,
+    RoleGuard,
+}
+
+/// keyward's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeywardRole {
+    Admin,
+    Enroller,
+}
+
+/// A step on the account's pieces (`keyward init`, a bootstrap `setup`, and taking a
+/// revoked computer out of the admin computers).
+#[derive(Debug, Clone)]
+pub enum AccountStep {
+    ManagedPolicy {
+        policy: Managed,
+        doc: Value,
+    },
+    Role {
+        role: KeywardRole,
+        trust: Value,
+        policy: Value,
+    },
+    GuardRole {
+        role: String,
+    },
+    UpgradeMachine {
+        user: String,
+    },
+    UpgradeRevoked {
+        user: String,
+    },
+    RemoveOldPolicy,
+    UpgradeResourcePolicy {
+        home: PolicyHome,
+    },
+    DesignateAdmin {
+        user: String,
+    },
+    UndesignateAdmin {
+        user: String,
+    },
+}
+
+impl FlowStep for AccountStep {
+    fn id(&self) -> StepId {
+        match self {
+            AccountStep::ManagedPolicy { policy, .. } => match policy {
+                Managed::Machine => StepId::MachinePolicy,
+                Managed::DenyAll => StepId::DenyAllPolicy,
+                Managed::RoleGuard => StepId::RoleGuardPolicy,
+            },
+            AccountStep::Role { role, .. } => match role {
+                KeywardRole::Admin => StepId::AdminRole,
+                KeywardRole::Enroller => StepId::EnrollerRole,
+            },
+            AccountStep::GuardRole { .. } => StepId::GuardRole,
+            AccountStep::UpgradeMachine { .. } => StepId::UpgradeMachine,
+            AccountStep::UpgradeRevoked { .. } => StepId::UpgradeRevoked,
+            AccountStep::RemoveOldPolicy => StepId::RemoveOldPolicy,
+            AccountStep::UpgradeResourcePolicy { .. } => StepId::UpgradeResourcePolicy,
+            AccountStep::DesignateAdmin { .. } => StepId::DesignateAdmin,
+            AccountStep::UndesignateAdmin { .. } => StepId::UndesignateAdmin,
+        }
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::Bootstrap
+    }
+
+    fn label(&self) -> String {
+        match self {
+            AccountStep::ManagedPolicy { policy, .. } => {
+                format!("policy {}", managed_name(*policy))
+            }
+            AccountStep::Role { role, .. } => format!("role {}", role_name(*role)),
+            AccountStep::GuardRole { role } => {
+                format!("guard role {role} (its sessions can be revoked)")
+            }
+            AccountStep::UpgradeMachine { user } => {
+                format!("{user}: the machine policy instead of the old self-service one")
+            }
+            AccountStep::UpgradeRevoked { user } => {
+                format!("{user}: the fixed deny-all instead of the old dated deny")
+            }
+            AccountStep::RemoveOldPolicy => "delete the old keyward-self-service policy".into(),
+            AccountStep::UpgradeResourcePolicy { home } => {
+                format!("keyward's statements in the {home}: MFA required")
+            }
+            AccountStep::DesignateAdmin { user } => {
+                format!("designate {user} as an admin computer")
+            }
+            AccountStep::UndesignateAdmin { user } => {
+                format!("remove {user} from the admin computers")
+            }
+        }
+    }
+
+    async fn check(&self, cx: &Cx) -> Result<State> {
+        let aws = cx.aws(self.needs())?;
+        match self {
+            AccountStep::ManagedPolicy { policy, doc } => {
+                check_managed(aws, cx, *policy, doc).await
+            }
+            AccountStep::Role {
+                role,
+                trust,
+                policy,
+            } => check_role(aws, cx, *role, trust, policy).await,
+            AccountStep::GuardRole { role } => check_guard(aws, cx, role).await,
+            AccountStep::UpgradeMachine { user } => check_upgrade_machine(aws, cx, user).await,
+            AccountStep::UpgradeRevoked { user } => check_upgrade_revoked(aws, cx, user).await,
+            AccountStep::RemoveOldPolicy => check_old_policy(aws, cx).await,
+            AccountStep::UpgradeResourcePolicy { home } => check_resource(aws, cx, home).await,
+            AccountStep::DesignateAdmin { user } => check_designated(aws, user, true).await,
+            AccountStep::UndesignateAdmin { user } => check_designated(aws, user, false).await,
+        }
+    }
+
+    async fn apply(&self, cx: &Cx) -> Result<String> {
+        let aws = cx.aws(self.needs())?;
+        match self {
+            AccountStep::ManagedPolicy { policy, doc } => {
+                apply_managed(aws, cx, *policy, doc).await
+            }
+            AccountStep::Role {
+                role,
+                trust,
+                policy,
+            } => apply_role(aws, cx, *role, trust, policy).await,
+            AccountStep::GuardRole { role } => apply_guard(aws, cx, role).await,
+            AccountStep::UpgradeMachine { user } => apply_upgrade_machine(aws, cx, user).await,
+            AccountStep::UpgradeRevoked { user } => apply_upgrade_revoked(aws, cx, user).await,
+            AccountStep::RemoveOldPolicy => apply_old_policy(aws, cx).await,
+            AccountStep::UpgradeResourcePolicy { home } => apply_resource(aws, cx, home).await,
+            AccountStep::DesignateAdmin { user } => apply_designated(aws, cx, user, true).await,
+            AccountStep::UndesignateAdmin { user } => apply_designated(aws, cx, user, false).await,
+        }
+    }
+}
+
+fn managed_name(p: Managed) -> &'static str {
     match p {
         Managed::Machine => docs::MACHINE_POLICY,
         Managed::DenyAll => docs::DENY_ALL_POLICY,
@@ -28,7 +173,7 @@ fn managed_description(p: Managed) -> &'static str {
     }
 }
 
-pub fn role_name(r: KeywardRole) -> &'static str {
+fn role_name(r: KeywardRole) -> &'static str {
     match r {
         KeywardRole::Admin => docs::ADMIN_ROLE,
         KeywardRole::Enroller => docs::ENROLLER_ROLE,
@@ -44,7 +189,7 @@ fn role_description(r: KeywardRole) -> &'static str {
     }
 }
 
-pub async fn check_managed(aws: &Aws, cx: &Cx, p: Managed, doc: &Value) -> Result<State> {
+async fn check_managed(aws: &Aws, cx: &Cx, p: Managed, doc: &Value) -> Result<State> {
     Ok(
         match roles::managed_policy(aws, &cx.arns.policy(managed_name(p))).await? {
             None => State::ToDo("create it".into()),
@@ -54,7 +199,7 @@ pub async fn check_managed(aws: &Aws, cx: &Cx, p: Managed, doc: &Value) -> Resul
     )
 }
 
-pub async fn apply_managed(aws: &Aws, cx: &Cx, p: Managed, doc: &Value) -> Result<String> {
+async fn apply_managed(aws: &Aws, cx: &Cx, p: Managed, doc: &Value) -> Result<String> {
     let arn = cx.arns.policy(managed_name(p));
     if roles::managed_policy(aws, &arn).await?.is_none() {
         roles::create_managed_policy(aws, managed_name(p), managed_description(p), doc).await?;
@@ -90,7 +235,7 @@ async fn role_differences(
     Ok(Some(diff))
 }
 
-pub async fn check_role(
+async fn check_role(
     aws: &Aws,
     cx: &Cx,
     r: KeywardRole,
@@ -104,7 +249,7 @@ pub async fn check_role(
     })
 }
 
-pub async fn apply_role(
+async fn apply_role(
     aws: &Aws,
     cx: &Cx,
     r: KeywardRole,
@@ -130,7 +275,7 @@ pub async fn apply_role(
     Ok(format!("updated its {}", diff.join(", ")))
 }
 
-pub async fn check_guard(aws: &Aws, cx: &Cx, role: &str) -> Result<State> {
+async fn check_guard(aws: &Aws, cx: &Cx, role: &str) -> Result<State> {
     let Some(r) = roles::get_role(aws, role).await? else {
         bail!("there is no role {role}; check the name given to --guard-role");
     };
@@ -145,12 +290,12 @@ pub async fn check_guard(aws: &Aws, cx: &Cx, role: &str) -> Result<State> {
     }
 }
 
-pub async fn apply_guard(aws: &Aws, cx: &Cx, role: &str) -> Result<String> {
+async fn apply_guard(aws: &Aws, cx: &Cx, role: &str) -> Result<String> {
     roles::set_boundary(aws, role, &cx.arns.policy(docs::ROLE_GUARD_POLICY)).await?;
     Ok("keyward-role-guard is its permissions boundary".into())
 }
 
-pub async fn check_upgrade_machine(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
+async fn check_upgrade_machine(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
     let attached = users::attached_policies(aws, user).await?;
     let new = attached.contains(&cx.arns.policy(docs::MACHINE_POLICY));
     let old = attached.contains(&cx.arns.policy(docs::OLD_SELF_SERVICE_POLICY));
@@ -164,7 +309,7 @@ pub async fn check_upgrade_machine(aws: &Aws, cx: &Cx, user: &str) -> Result<Sta
     })
 }
 
-pub async fn apply_upgrade_machine(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn apply_upgrade_machine(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     users::attach_policy(aws, user, &cx.arns.policy(docs::MACHINE_POLICY)).await?;
     users::detach_policy(aws, user, &cx.arns.policy(docs::OLD_SELF_SERVICE_POLICY)).await?;
     if users::get_user(aws, user)
@@ -177,7 +322,7 @@ pub async fn apply_upgrade_machine(aws: &Aws, cx: &Cx, user: &str) -> Result<Str
     Ok("now under the machine policy".into())
 }
 
-pub async fn check_upgrade_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
+async fn check_upgrade_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
     let denied = users::attached_policies(aws, user)
         .await?
         .contains(&cx.arns.policy(docs::DENY_ALL_POLICY));
@@ -192,14 +337,14 @@ pub async fn check_upgrade_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<Sta
     })
 }
 
-pub async fn apply_upgrade_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn apply_upgrade_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     // The fixed deny goes on before the old one comes off: never a moment without.
     users::attach_policy(aws, user, &cx.arns.policy(docs::DENY_ALL_POLICY)).await?;
     users::delete_inline_policy(aws, user, docs::OLD_REVOKE_INLINE).await?;
     Ok("denied by keyward-deny-all".into())
 }
 
-pub async fn check_old_policy(aws: &Aws, cx: &Cx) -> Result<State> {
+async fn check_old_policy(aws: &Aws, cx: &Cx) -> Result<State> {
     let arn = cx.arns.policy(docs::OLD_SELF_SERVICE_POLICY);
     Ok(match roles::managed_policy(aws, &arn).await? {
         Some(_) => State::ToDo("delete it; every machine has the machine policy now".into()),
@@ -207,7 +352,7 @@ pub async fn check_old_policy(aws: &Aws, cx: &Cx) -> Result<State> {
     })
 }
 
-pub async fn apply_old_policy(aws: &Aws, cx: &Cx) -> Result<String> {
+async fn apply_old_policy(aws: &Aws, cx: &Cx) -> Result<String> {
     let arn = cx.arns.policy(docs::OLD_SELF_SERVICE_POLICY);
     roles::delete_managed_policy(aws, &arn).await?;
     Ok(format!("deleted {arn}"))
@@ -224,7 +369,7 @@ fn target(home: &PolicyHome) -> Result<policy::Target> {
         .with_context(|| format!("internal error: the {home} is not a resource policy"))
 }
 
-pub async fn check_resource(aws: &Aws, cx: &Cx, home: &PolicyHome) -> Result<State> {
+async fn check_resource(aws: &Aws, cx: &Cx, home: &PolicyHome) -> Result<State> {
     let text = match resources::read_policy(aws, home).await {
         Ok(t) => t,
         Err(ReadError::NotFound) => return Ok(State::Done("it no longer exists".into())),
@@ -245,7 +390,7 @@ pub async fn check_resource(aws: &Aws, cx: &Cx, home: &PolicyHome) -> Result<Sta
     })
 }
 
-pub async fn apply_resource(aws: &Aws, cx: &Cx, home: &PolicyHome) -> Result<String> {
+async fn apply_resource(aws: &Aws, cx: &Cx, home: &PolicyHome) -> Result<String> {
     let (root, admin) = keepers(&cx.arns);
     let keep = policy::Keepers {
         account_root: &root,
@@ -269,7 +414,7 @@ async fn admin_trust(aws: &Aws) -> Result<Value> {
         .map_or(Value::Null, |r| r.trust))
 }
 
-pub async fn check_designated(aws: &Aws, _cx: &Cx, user: &str, want: bool) -> Result<State> {
+async fn check_designated(aws: &Aws, user: &str, want: bool) -> Result<State> {
     let is = docs::admin_trust_machines(&admin_trust(aws).await?).contains(&user.to_owned());
     Ok(match (is, want) {
         (true, true) => State::Done("may assume keyward-admin with MFA".into()),
@@ -279,7 +424,7 @@ pub async fn check_designated(aws: &Aws, _cx: &Cx, user: &str, want: bool) -> Re
     })
 }
 
-pub async fn apply_designated(aws: &Aws, cx: &Cx, user: &str, want: bool) -> Result<String> {
+async fn apply_designated(aws: &Aws, cx: &Cx, user: &str, want: bool) -> Result<String> {
     let mut admins = docs::admin_trust_machines(&admin_trust(aws).await?);
     admins.retain(|a| a != user);
     if want {

@@ -6,7 +6,7 @@
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::{Cx, Needs, State, StepId};
+use super::{Cx, FlowStep, Needs, State, StepId};
 
 #[path = "app_role.rs"]
 mod role;
@@ -87,8 +87,8 @@ pub enum AppStep {
     },
 }
 
-impl AppStep {
-    pub fn id(&self) -> StepId {
+impl FlowStep for AppStep {
+    fn id(&self) -> StepId {
         match self {
             AppStep::Key { .. } => StepId::AppKey,
             AppStep::CreateBucket { .. } => StepId::AppBucket,
@@ -109,7 +109,7 @@ impl AppStep {
         }
     }
 
-    pub fn needs(&self) -> Needs {
+    fn needs(&self) -> Needs {
         match self {
             // Whitelist edits: the admin role may make them once the app is whitelisted.
             AppStep::KeyPolicy { .. }
@@ -121,7 +121,7 @@ impl AppStep {
         }
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         match self {
             AppStep::Key { name, given: None } => format!("KMS key {}", apps::alias(name)),
             AppStep::Key {
@@ -169,7 +169,8 @@ impl AppStep {
         }
     }
 
-    pub async fn check(&self, aws: &Aws, cx: &Cx) -> Result<State> {
+    async fn check(&self, cx: &Cx) -> Result<State> {
+        let aws = cx.aws(self.needs())?;
         let todo = |s: &str| Ok(State::ToDo(s.to_owned()));
         let done = |s: &str| Ok(State::Done(s.to_owned()));
         match self {
@@ -266,7 +267,8 @@ impl AppStep {
         }
     }
 
-    pub async fn apply(&self, aws: &Aws, cx: &Cx) -> Result<String> {
+    async fn apply(&self, cx: &Cx) -> Result<String> {
+        let aws = cx.aws(self.needs())?;
         match self {
             AppStep::Key { name, given: None } => {
                 let arn = app_store::create_key(aws, &cx.arns, name).await?;
@@ -339,7 +341,9 @@ impl AppStep {
             }
         }
     }
+}
 
+impl AppStep {
     /// The policy a policy step edits, and its pure edit.
     async fn policy_edit(
         &self,

@@ -7,10 +7,82 @@ use anyhow::{bail, Result};
 use aws_credential_types::Credentials;
 use keyward_daemon::config::{Config, ProfileEntry};
 
-use super::State;
+use super::{Cx, FlowStep, Needs, State, StepId};
 use crate::clients::Aws;
 use crate::local::{aws_config, daemon, keychain, profiles};
 use crate::ui;
+
+/// A step on this computer only.
+#[derive(Debug, Clone)]
+pub enum LocalStep {
+    /// STS accepts the key just stored for `profile` (IAM is eventually consistent).
+    AwaitKey {
+        profile: String,
+    },
+    /// The profile in keyward's config; with `aws_config`, its `credential_process`
+    /// line in ~/.aws/config too.
+    WriteProfile {
+        profile: String,
+        entry: Box<ProfileEntry>,
+        aws_config: bool,
+    },
+    StartDaemon,
+    /// The stored key, the profile, those built on it and their `credential_process`
+    /// lines: everything of a deregistered computer.
+    ForgetLocal {
+        profile: String,
+    },
+}
+
+impl FlowStep for LocalStep {
+    fn id(&self) -> StepId {
+        match self {
+            LocalStep::AwaitKey { .. } => StepId::AwaitKey,
+            LocalStep::WriteProfile { .. } => StepId::WriteProfile,
+            LocalStep::StartDaemon => StepId::StartDaemon,
+            LocalStep::ForgetLocal { .. } => StepId::ForgetLocal,
+        }
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::Local
+    }
+
+    fn label(&self) -> String {
+        match self {
+            LocalStep::AwaitKey { .. } => "STS accepts the new key".into(),
+            LocalStep::WriteProfile { profile, .. } => {
+                format!("profile `{profile}` and its credential_process line")
+            }
+            LocalStep::StartDaemon => "keywardd running".into(),
+            LocalStep::ForgetLocal { profile } => {
+                format!("this computer: keychain entry and profiles of `{profile}`")
+            }
+        }
+    }
+
+    async fn check(&self, _cx: &Cx) -> Result<State> {
+        match self {
+            LocalStep::AwaitKey { profile } => check_key_accepted(profile).await,
+            LocalStep::WriteProfile { profile, entry, .. } => check_profile(profile, entry),
+            LocalStep::StartDaemon => Ok(check_daemon()),
+            LocalStep::ForgetLocal { profile } => check_forgotten(profile),
+        }
+    }
+
+    async fn apply(&self, _cx: &Cx) -> Result<String> {
+        match self {
+            LocalStep::AwaitKey { profile } => await_key(profile).await,
+            LocalStep::WriteProfile {
+                profile,
+                entry,
+                aws_config,
+            } => write_profile(profile, entry, *aws_config),
+            LocalStep::StartDaemon => start_daemon(),
+            LocalStep::ForgetLocal { profile } => forget(profile),
+        }
+    }
+}
 
 pub async fn sts_accepts(profile: &str) -> Result<bool> {
     let Some(key) = keychain::read_key(profile)? else {
@@ -22,7 +94,7 @@ pub async fn sts_accepts(profile: &str) -> Result<bool> {
     Ok(probe.sts.get_caller_identity().send().await.is_ok())
 }
 
-pub async fn check_key_accepted(profile: &str) -> Result<State> {
+async fn check_key_accepted(profile: &str) -> Result<State> {
     Ok(if sts_accepts(profile).await? {
         State::Done("accepted".into())
     } else {
@@ -49,7 +121,7 @@ pub async fn await_key(profile: &str) -> Result<String> {
     }
 }
 
-pub fn check_profile(profile: &str, entry: &ProfileEntry) -> Result<State> {
+fn check_profile(profile: &str, entry: &ProfileEntry) -> Result<State> {
     let cfg = Config::load(&profiles::config_path()?)?;
     Ok(if cfg.profiles.get(profile) == Some(entry) {
         State::Done("configured".into())
@@ -58,7 +130,7 @@ pub fn check_profile(profile: &str, entry: &ProfileEntry) -> Result<State> {
     })
 }
 
-pub fn write_profile(profile: &str, entry: &ProfileEntry, with_aws_config: bool) -> Result<String> {
+fn write_profile(profile: &str, entry: &ProfileEntry, with_aws_config: bool) -> Result<String> {
     if with_aws_config {
         let region = entry.region.clone();
         let (_, aws_path, section, _) =
@@ -73,7 +145,7 @@ pub fn write_profile(profile: &str, entry: &ProfileEntry, with_aws_config: bool)
     }
 }
 
-pub fn check_daemon() -> State {
+fn check_daemon() -> State {
     if daemon::is_running() {
         State::Done("running".into())
     } else {
@@ -81,14 +153,14 @@ pub fn check_daemon() -> State {
     }
 }
 
-pub fn start_daemon() -> Result<String> {
+fn start_daemon() -> Result<String> {
     // The key may have changed: sessions of the old one must go.
     daemon::lock_quietly();
     daemon::ensure_running()?;
     Ok("running".into())
 }
 
-pub fn check_forgotten(profile: &str) -> Result<State> {
+fn check_forgotten(profile: &str) -> Result<State> {
     let cfg = Config::load(&profiles::config_path()?)?;
     let text = aws_config::read_or_empty(&aws_config::config_path()?)?;
     let line = aws_config::get_key(
@@ -111,7 +183,7 @@ pub fn check_forgotten(profile: &str) -> Result<State> {
     )
 }
 
-pub fn forget(profile: &str) -> Result<String> {
+fn forget(profile: &str) -> Result<String> {
     for dependent in profiles::dependents(profile)? {
         profiles::forget_profile(&dependent)?;
     }

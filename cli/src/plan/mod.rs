@@ -1,25 +1,33 @@
 //! The plan engine. Every change keyward makes, in AWS or on this computer, is a
-//! [`Plan`]: a list of typed [`Step`]s. Each step knows its id, its label, who it
-//! needs (this computer, an admin, the account's bootstrap admin), whether it is
-//! already done, and how to do it. One plan value prints the dry run, drives the run
+//! [`Plan`]: a list of typed [`Step`]s, built by [`lists`]. Each step belongs to a
+//! flow (the account, registering, this computer, revoking, apps, rotation, JIT
+//! access, audit fixes) whose enum, in its own file here, knows the step's id, its
+//! label, who it needs (this computer, an admin, the account's bootstrap admin),
+//! whether it is already done, and how to do it. One plan value prints the dry run, drives the run
 //! and renders `--json` for both, so what is shown is what runs. A re-run after a
 //! failure skips what is done and continues where it stopped.
 
 pub mod access;
 mod account;
 pub mod app;
+pub mod lists;
 pub mod local;
 mod register;
-pub use register::grant_steps;
+pub mod repair;
 mod report;
 pub mod revoke;
 pub mod rotate;
-pub mod step;
+mod step;
 mod step_id;
 
 use serde::Serialize;
 
+pub use account::{AccountStep, KeywardRole, Managed};
+pub use local::LocalStep;
+pub use register::RegisterStep;
 pub use report::{Report, StepReport};
+pub use revoke::RevokeStep;
+pub(crate) use step::FlowStep;
 pub use step::Step;
 pub use step_id::StepId;
 
@@ -154,47 +162,98 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(title: impl Into<String>) -> Self {
+    /// A plan of `steps` (a list from [`lists`]).
+    pub fn of(title: impl Into<String>, steps: Vec<Step>) -> Self {
         Self {
             title: title.into(),
-            steps: Vec::new(),
+            steps,
+        }
+    }
+}
+
+/// What the engine found or did with one step, and why.
+#[derive(Debug)]
+enum Outcome {
+    /// An earlier step failed.
+    NotRun,
+    /// Nobody here has the rights the step needs.
+    Pending(Needs),
+    AlreadyDone(String),
+    /// A dry run: the step is to do.
+    WouldDo(String),
+    Done(String),
+    /// A dry run could not check.
+    Unknown(anyhow::Error),
+    Failed(anyhow::Error),
+}
+
+impl Outcome {
+    fn status(&self) -> Status {
+        match self {
+            Outcome::NotRun => Status::NotRun,
+            Outcome::Pending(_) => Status::Pending,
+            Outcome::AlreadyDone(_) => Status::AlreadyDone,
+            Outcome::WouldDo(_) => Status::WouldDo,
+            Outcome::Done(_) => Status::Done,
+            Outcome::Unknown(_) => Status::Unknown,
+            Outcome::Failed(_) => Status::Failed,
         }
     }
 
-    pub fn push(&mut self, step: Step) {
-        self.steps.push(step);
+    /// The report's detail: what the step said, or the error with its causes.
+    fn into_detail(self) -> String {
+        match self {
+            Outcome::NotRun => String::new(),
+            Outcome::Pending(needs) => format!("needs {}", needs.hint()),
+            Outcome::AlreadyDone(d) | Outcome::WouldDo(d) | Outcome::Done(d) => d,
+            Outcome::Unknown(e) | Outcome::Failed(e) => format!("{e:#}"),
+        }
+    }
+}
+
+/// Checks one step and, unless `dry_run`, does it when it is to do.
+async fn take(step: &Step, cx: &Cx, dry_run: bool) -> Outcome {
+    if !cx.can(step.needs()) {
+        return Outcome::Pending(step.needs());
+    }
+    match step.check(cx).await {
+        Ok(State::Done(d)) => Outcome::AlreadyDone(d),
+        Ok(State::ToDo(d)) if dry_run => Outcome::WouldDo(d),
+        Ok(State::ToDo(_)) => match step.apply(cx).await {
+            Ok(d) => Outcome::Done(d),
+            Err(e) => Outcome::Failed(e),
+        },
+        Err(e) if dry_run => Outcome::Unknown(e),
+        Err(e) => Outcome::Failed(e),
     }
 }
 
 /// Looks at every step and, unless `dry_run`, does what is not done yet. A failure
-/// stops the run: the steps after it are reported as not run.
+/// stops the run: the steps after it are reported as not run. Each step's id and
+/// status go to the debug log, never its detail: that may quote an AWS answer.
 pub async fn run(plan: &Plan, cx: &Cx, dry_run: bool) -> Report {
+    let ids: Vec<String> = lists::ids(&plan.steps)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    tracing::debug!(dry_run, steps = %ids.join(","), "plan");
     let mut report = Report::new(&plan.title, dry_run);
     let mut failed = false;
     for step in &plan.steps {
-        let (status, detail) = if failed {
-            (Status::NotRun, String::new())
-        } else if !cx.can(step.needs()) {
-            (Status::Pending, format!("needs {}", step.needs().hint()))
+        let outcome = if failed {
+            Outcome::NotRun
         } else {
-            match step.check(cx).await {
-                Ok(State::Done(d)) => (Status::AlreadyDone, d),
-                Ok(State::ToDo(d)) if dry_run => (Status::WouldDo, d),
-                Ok(State::ToDo(_)) => match step.apply(cx).await {
-                    Ok(d) => (Status::Done, d),
-                    Err(e) => (Status::Failed, format!("{e:#}")),
-                },
-                Err(e) if dry_run => (Status::Unknown, format!("{e:#}")),
-                Err(e) => (Status::Failed, format!("{e:#}")),
-            }
+            take(step, cx, dry_run).await
         };
+        let status = outcome.status();
+        tracing::debug!(step = %step.id(), outcome = ?status, "step");
         failed |= status == Status::Failed && step.stops_on_failure();
         let r = StepReport {
             id: step.id(),
             label: step.label(),
             needs: step.needs(),
             status,
-            detail,
+            detail: outcome.into_detail(),
         };
         if !cx.quiet {
             r.print();
@@ -202,4 +261,73 @@ pub async fn run(plan: &Plan, cx: &Cx, dry_run: bool) -> Report {
         report.steps.push(r);
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Log lines, as the CLI's subscriber writes them.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn nobody() -> Cx {
+        Cx {
+            arns: Arns::new("123456789012"),
+            machine: None,
+            admin: None,
+            bootstrap: false,
+            registrar: None,
+            yes: false,
+            quiet: true,
+            actor: "test".into(),
+            mfa_process: None,
+            clock: keyward_daemon::clock::Clock::at("2030-01-01T00:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn the_debug_log_has_each_steps_id_and_status_only() {
+        let plan = Plan::of(
+            "revoke",
+            vec![RevokeStep::LeaveGroups {
+                user: "alice-secret-name".into(),
+            }
+            .into()],
+        );
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let report = tracing::subscriber::with_default(subscriber, || {
+            rt.block_on(run(&plan, &nobody(), true))
+        });
+        assert_eq!(report.steps[0].status, Status::Pending);
+        let log = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("steps=leave_groups"), "{log}");
+        assert!(log.contains("step=leave_groups outcome=Pending"), "{log}");
+        assert!(
+            !log.contains("alice-secret-name"),
+            "labels and details stay out: {log}"
+        );
+    }
 }

@@ -11,35 +11,144 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::account::keepers;
-use super::{Cx, State, Step};
+use super::{Cx, FlowStep, Needs, State, StepId};
 use crate::clients::Aws;
-use crate::iam::documents::{self as docs, Whitelists};
+use crate::iam::documents as docs;
 use crate::iam::resources::{self, Edit, PolicyHome};
-use crate::iam::{credentials, is_invalid_principal, key_suffix, policy, users};
+use crate::iam::{credentials, is_invalid_principal, key_suffix, policy, roles, users};
 use crate::local::keychain;
 use crate::ui;
 
-/// The steps that put `user` on the whitelists: its groups, then each bucket and key
-/// policy (`enforce` adds the bucket's encryption and outsider denies).
-pub fn grant_steps(user: &str, w: &Whitelists, enforce: bool) -> Vec<Step> {
-    let groups = w.groups.iter().map(|g| Step::JoinGroup {
-        user: user.to_owned(),
-        group: g.clone(),
-    });
-    let buckets = w.buckets.iter().map(|b| Step::NameInPolicy {
-        user: user.to_owned(),
-        home: PolicyHome::Bucket(b.clone()),
-        enforce,
-    });
-    let keys = w.kms_keys.iter().map(|k| Step::NameInPolicy {
-        user: user.to_owned(),
-        home: PolicyHome::Key(k.clone()),
-        enforce: false,
-    });
-    groups.chain(buckets).chain(keys).collect()
+/// A step that registers a computer (`keyward setup`) or puts it on the whitelists
+/// (`setup`, `grant`, `enroll`, `app grant`).
+#[derive(Debug, Clone)]
+pub enum RegisterStep {
+    CreateUser {
+        user: String,
+        owner: String,
+        machine: String,
+    },
+    AttachMachinePolicy {
+        user: String,
+    },
+    EnableMfa {
+        user: String,
+    },
+    StoreKey {
+        user: String,
+        profile: String,
+    },
+    MarkEnrolled {
+        user: String,
+    },
+    JoinGroup {
+        user: String,
+        group: String,
+    },
+    NameInPolicy {
+        user: String,
+        home: PolicyHome,
+        enforce: bool,
+    },
+    /// The role guard gets a statement for this owner, so a sibling's revocation of
+    /// one of its machines ends that machine's role sessions.
+    GuardOwner {
+        owner: String,
+    },
 }
 
-pub async fn check_user(aws: &Aws, user: &str, owner: &str) -> Result<State> {
+impl FlowStep for RegisterStep {
+    fn id(&self) -> StepId {
+        match self {
+            RegisterStep::CreateUser { .. } => StepId::CreateUser,
+            RegisterStep::AttachMachinePolicy { .. } => StepId::AttachMachinePolicy,
+            RegisterStep::EnableMfa { .. } => StepId::EnableMfa,
+            RegisterStep::StoreKey { .. } => StepId::StoreKey,
+            RegisterStep::MarkEnrolled { .. } => StepId::MarkEnrolled,
+            RegisterStep::JoinGroup { .. } => StepId::JoinGroup,
+            RegisterStep::NameInPolicy { .. } => StepId::NameInPolicy,
+            RegisterStep::GuardOwner { .. } => StepId::GuardOwner,
+        }
+    }
+
+    fn needs(&self) -> Needs {
+        match self {
+            RegisterStep::CreateUser { .. }
+            | RegisterStep::AttachMachinePolicy { .. }
+            | RegisterStep::EnableMfa { .. }
+            | RegisterStep::StoreKey { .. }
+            | RegisterStep::MarkEnrolled { .. } => Needs::Registrar,
+            RegisterStep::JoinGroup { .. }
+            | RegisterStep::NameInPolicy { .. }
+            | RegisterStep::GuardOwner { .. } => Needs::Admin,
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            RegisterStep::CreateUser { user, .. } => format!("IAM user /keyward/{user}"),
+            RegisterStep::AttachMachinePolicy { user } => format!("{user}: the machine policy"),
+            RegisterStep::EnableMfa { user } => format!("{user}: virtual MFA device"),
+            RegisterStep::StoreKey { user, .. } => {
+                format!("{user}: access key, straight into the key store")
+            }
+            RegisterStep::MarkEnrolled { user } => {
+                format!("{user}: mark the registration complete")
+            }
+            RegisterStep::JoinGroup { user, group } => format!("{user}: join group {group}"),
+            RegisterStep::NameInPolicy { user, home, .. } => {
+                format!("{user}: named in the {home}")
+            }
+            RegisterStep::GuardOwner { owner } => {
+                format!("role guard: revocations by {owner}'s computers end role sessions")
+            }
+        }
+    }
+
+    async fn check(&self, cx: &Cx) -> Result<State> {
+        let aws = cx.aws(self.needs())?;
+        match self {
+            RegisterStep::CreateUser { user, owner, .. } => check_user(aws, user, owner).await,
+            RegisterStep::AttachMachinePolicy { user } => check_machine_policy(aws, cx, user).await,
+            RegisterStep::EnableMfa { user } => check_mfa(aws, user).await,
+            RegisterStep::StoreKey { user, profile } => check_key(aws, user, profile).await,
+            RegisterStep::MarkEnrolled { user } => check_enrolled(aws, user).await,
+            RegisterStep::JoinGroup { user, group } => check_group(aws, user, group).await,
+            RegisterStep::NameInPolicy {
+                user,
+                home,
+                enforce,
+            } => check_named(aws, cx, user, home, *enforce).await,
+            RegisterStep::GuardOwner { owner } => check_guarded_owner(aws, cx, owner).await,
+        }
+    }
+
+    async fn apply(&self, cx: &Cx) -> Result<String> {
+        let aws = cx.aws(self.needs())?;
+        match self {
+            RegisterStep::CreateUser {
+                user,
+                owner,
+                machine,
+            } => create_user(aws, cx, user, owner, machine).await,
+            RegisterStep::AttachMachinePolicy { user } => {
+                attach_machine_policy(aws, cx, user).await
+            }
+            RegisterStep::EnableMfa { user } => enable_mfa(aws, cx, user).await,
+            RegisterStep::StoreKey { user, profile } => store_key(aws, user, profile).await,
+            RegisterStep::MarkEnrolled { user } => mark_enrolled(aws, cx, user).await,
+            RegisterStep::JoinGroup { user, group } => join_group(aws, user, group).await,
+            RegisterStep::NameInPolicy {
+                user,
+                home,
+                enforce,
+            } => name_in_policy(aws, cx, user, home, *enforce).await,
+            RegisterStep::GuardOwner { owner } => guard_owner(aws, cx, owner).await,
+        }
+    }
+}
+
+async fn check_user(aws: &Aws, user: &str, owner: &str) -> Result<State> {
     let Some(u) = users::get_user(aws, user).await? else {
         return Ok(State::ToDo(
             "create it, tagged with owner, machine and date".into(),
@@ -60,13 +169,7 @@ pub async fn check_user(aws: &Aws, user: &str, owner: &str) -> Result<State> {
     Ok(State::Done(u.arn))
 }
 
-pub async fn create_user(
-    aws: &Aws,
-    cx: &Cx,
-    user: &str,
-    owner: &str,
-    machine: &str,
-) -> Result<String> {
+async fn create_user(aws: &Aws, cx: &Cx, user: &str, owner: &str, machine: &str) -> Result<String> {
     let now = cx.clock.rfc3339();
     let tags = vec![
         users::tag(docs::TAG_OWNER, owner),
@@ -77,7 +180,7 @@ pub async fn create_user(
     Ok(format!("created /keyward/{user}"))
 }
 
-pub async fn check_machine_policy(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
+async fn check_machine_policy(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
     let attached = users::attached_policies(aws, user).await?;
     Ok(
         if attached.contains(&cx.arns.policy(docs::MACHINE_POLICY)) {
@@ -88,19 +191,19 @@ pub async fn check_machine_policy(aws: &Aws, cx: &Cx, user: &str) -> Result<Stat
     )
 }
 
-pub async fn attach_machine_policy(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn attach_machine_policy(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     users::attach_policy(aws, user, &cx.arns.policy(docs::MACHINE_POLICY)).await?;
     Ok("attached keyward-machine".into())
 }
 
-pub async fn check_mfa(aws: &Aws, user: &str) -> Result<State> {
+async fn check_mfa(aws: &Aws, user: &str) -> Result<State> {
     Ok(match credentials::mfa_devices(aws, user).await?.first() {
         Some(serial) => State::Done(serial.clone()),
         None => State::ToDo("create it; show its QR code; read two codes".into()),
     })
 }
 
-pub async fn enable_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn enable_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     credentials::delete_stray_virtual_mfa(aws, &cx.arns.account, user).await?;
     let (serial, seed) = credentials::create_virtual_mfa(aws, user).await?;
     show_mfa_seed(user, &cx.arns.account, &seed);
@@ -169,7 +272,7 @@ fn two_codes(mfa_process: Option<&[String]>) -> Result<(Zeroizing<String>, Zeroi
     Ok((c1, c2))
 }
 
-pub async fn check_key(aws: &Aws, user: &str, profile: &str) -> Result<State> {
+async fn check_key(aws: &Aws, user: &str, profile: &str) -> Result<State> {
     let listed = credentials::access_keys(aws, user).await?;
     Ok(match keychain::stored_key_id(profile)? {
         Some(id) if listed.iter().any(|k| k.id == id) => State::Done(format!(
@@ -183,7 +286,7 @@ pub async fn check_key(aws: &Aws, user: &str, profile: &str) -> Result<State> {
     })
 }
 
-pub async fn store_key(aws: &Aws, user: &str, profile: &str) -> Result<String> {
+async fn store_key(aws: &Aws, user: &str, profile: &str) -> Result<String> {
     // A key whose secret never reached the keychain is useless: remove it.
     for k in credentials::access_keys(aws, user).await? {
         credentials::delete_access_key(aws, user, &k.id).await?;
@@ -203,7 +306,7 @@ pub async fn store_key(aws: &Aws, user: &str, profile: &str) -> Result<String> {
     ))
 }
 
-pub async fn check_enrolled(aws: &Aws, user: &str) -> Result<State> {
+async fn check_enrolled(aws: &Aws, user: &str) -> Result<State> {
     let u = users::get_user(aws, user)
         .await?
         .context("the user is gone")?;
@@ -214,13 +317,13 @@ pub async fn check_enrolled(aws: &Aws, user: &str) -> Result<State> {
     })
 }
 
-pub async fn mark_enrolled(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn mark_enrolled(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     let now = cx.clock.rfc3339();
     users::tag_user(aws, user, vec![users::tag(docs::TAG_ENROLLED, &now)]).await?;
     Ok("registration complete: an enrollment code can create no further key".into())
 }
 
-pub async fn check_group(aws: &Aws, user: &str, group: &str) -> Result<State> {
+async fn check_group(aws: &Aws, user: &str, group: &str) -> Result<State> {
     Ok(
         if users::groups_for_user(aws, user)
             .await?
@@ -234,7 +337,7 @@ pub async fn check_group(aws: &Aws, user: &str, group: &str) -> Result<State> {
     )
 }
 
-pub async fn join_group(aws: &Aws, user: &str, group: &str) -> Result<String> {
+async fn join_group(aws: &Aws, user: &str, group: &str) -> Result<String> {
     users::add_to_group(aws, user, group).await?;
     Ok("added".into())
 }
@@ -261,7 +364,7 @@ fn edit_for<'a>(
     }
 }
 
-pub async fn check_named(
+async fn check_named(
     aws: &Aws,
     cx: &Cx,
     user: &str,
@@ -282,7 +385,7 @@ pub async fn check_named(
     })
 }
 
-pub async fn name_in_policy(
+async fn name_in_policy(
     aws: &Aws,
     cx: &Cx,
     user: &str,
@@ -314,4 +417,23 @@ pub async fn name_in_policy(
             }
         }
     }
+}
+
+async fn check_guarded_owner(aws: &Aws, cx: &Cx, owner: &str) -> Result<State> {
+    let (_, owners) = super::revoke::guard_contents(aws, cx).await?;
+    Ok(if owners.iter().any(|o| o == owner) {
+        State::Done("its statement is there".into())
+    } else {
+        State::ToDo(format!("add a statement for {owner}'s revocation marks"))
+    })
+}
+
+async fn guard_owner(aws: &Aws, cx: &Cx, owner: &str) -> Result<String> {
+    let (revoked, mut owners) = super::revoke::guard_contents(aws, cx).await?;
+    owners.push(owner.to_owned());
+    owners.sort();
+    owners.dedup();
+    let doc = super::revoke::with_grants(aws, cx, docs::role_guard(&revoked, &owners)).await?;
+    roles::set_managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY), &doc).await?;
+    Ok(format!("added {owner}"))
 }

@@ -5,13 +5,145 @@
 
 use anyhow::{bail, Result};
 
-use super::{Cx, Needs, State, Step};
+use super::{Cx, FlowStep, Needs, State, StepId};
 use crate::clients::Aws;
 use crate::iam::documents::{self as docs};
 use crate::iam::resources::{self, Edit, PolicyHome};
 use crate::iam::{account, credentials, key_suffix, policy, roles, users};
 
-pub async fn check_deny_all(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
+/// A step that cuts a computer off (`keyward revoke`, `deregister`, `setup --abort`);
+/// `needs` is given where the registrar or the computer itself may take it.
+#[derive(Debug, Clone)]
+pub enum RevokeStep {
+    AttachDenyAll {
+        user: String,
+    },
+    MarkRoleSessions {
+        user: String,
+        owner: String,
+    },
+    DeleteKeys {
+        user: String,
+        needs: Needs,
+    },
+    RemoveMfa {
+        user: String,
+        needs: Needs,
+    },
+    TagRevoked {
+        user: String,
+    },
+    LeaveGroups {
+        user: String,
+    },
+    LeavePolicies {
+        user: String,
+        extra: Vec<PolicyHome>,
+    },
+    RecordRevokedSource {
+        user: String,
+    },
+    DeleteUser {
+        user: String,
+        needs: Needs,
+    },
+}
+
+impl FlowStep for RevokeStep {
+    fn id(&self) -> StepId {
+        match self {
+            RevokeStep::AttachDenyAll { .. } => StepId::AttachDenyAll,
+            RevokeStep::MarkRoleSessions { .. } => StepId::MarkRoleSessions,
+            RevokeStep::DeleteKeys { .. } => StepId::DeleteKeys,
+            RevokeStep::RemoveMfa { .. } => StepId::RemoveMfa,
+            RevokeStep::TagRevoked { .. } => StepId::TagRevoked,
+            RevokeStep::LeaveGroups { .. } => StepId::LeaveGroups,
+            RevokeStep::LeavePolicies { .. } => StepId::LeavePolicies,
+            RevokeStep::RecordRevokedSource { .. } => StepId::RecordRevokedSource,
+            RevokeStep::DeleteUser { .. } => StepId::DeleteUser,
+        }
+    }
+
+    fn needs(&self) -> Needs {
+        match self {
+            RevokeStep::AttachDenyAll { .. }
+            | RevokeStep::MarkRoleSessions { .. }
+            | RevokeStep::TagRevoked { .. } => Needs::Machine,
+            RevokeStep::LeaveGroups { .. }
+            | RevokeStep::LeavePolicies { .. }
+            | RevokeStep::RecordRevokedSource { .. } => Needs::Admin,
+            RevokeStep::DeleteKeys { needs, .. }
+            | RevokeStep::RemoveMfa { needs, .. }
+            | RevokeStep::DeleteUser { needs, .. } => *needs,
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            RevokeStep::AttachDenyAll { user } => {
+                format!("{user}: attach keyward-deny-all (every session, now)")
+            }
+            RevokeStep::MarkRoleSessions { user, .. } => {
+                format!("{user}: deny its role sessions on keyward's guarded roles")
+            }
+            RevokeStep::DeleteKeys { user, .. } => {
+                format!("{user}: deactivate and delete its access keys")
+            }
+            RevokeStep::RemoveMfa { user, .. } => {
+                format!("{user}: deactivate and delete its MFA device")
+            }
+            RevokeStep::TagRevoked { user } => format!("{user}: tag it revoked"),
+            RevokeStep::LeaveGroups { user } => format!("{user}: leave every group"),
+            RevokeStep::LeavePolicies { user, .. } => {
+                format!("{user}: leave every managed bucket and key policy")
+            }
+            RevokeStep::RecordRevokedSource { user } => {
+                format!("{user}: record it in the role guard for good")
+            }
+            RevokeStep::DeleteUser { user, .. } => format!("{user}: delete the IAM user"),
+        }
+    }
+
+    async fn check(&self, cx: &Cx) -> Result<State> {
+        let aws = cx.aws(self.needs())?;
+        match self {
+            RevokeStep::AttachDenyAll { user } => check_deny_all(aws, cx, user).await,
+            RevokeStep::MarkRoleSessions { user, owner } => {
+                check_role_marks(aws, cx, user, owner).await
+            }
+            RevokeStep::DeleteKeys { user, .. } => check_keys(aws, user).await,
+            RevokeStep::RemoveMfa { user, .. } => check_mfa(aws, cx, user).await,
+            RevokeStep::TagRevoked { user } => check_tagged(aws, user).await,
+            RevokeStep::LeaveGroups { user } => check_groups(aws, user).await,
+            RevokeStep::LeavePolicies { user, extra } => check_policies(aws, cx, user, extra).await,
+            RevokeStep::RecordRevokedSource { user } => check_recorded(aws, cx, user).await,
+            RevokeStep::DeleteUser { user, .. } => check_deleted(aws, user).await,
+        }
+    }
+
+    async fn apply(&self, cx: &Cx) -> Result<String> {
+        let aws = cx.aws(self.needs())?;
+        match self {
+            RevokeStep::AttachDenyAll { user } => deny_all(aws, cx, user).await,
+            RevokeStep::MarkRoleSessions { user, owner } => mark_roles(aws, cx, user, owner).await,
+            RevokeStep::DeleteKeys { user, .. } => delete_keys(aws, user).await,
+            RevokeStep::RemoveMfa { user, .. } => remove_mfa(aws, cx, user).await,
+            RevokeStep::TagRevoked { user } => tag_revoked(aws, cx, user).await,
+            RevokeStep::LeaveGroups { user } => leave_groups(aws, user).await,
+            RevokeStep::LeavePolicies { user, extra } => leave_policies(aws, cx, user, extra).await,
+            RevokeStep::RecordRevokedSource { user } => record(aws, cx, user).await,
+            RevokeStep::DeleteUser { user, .. } => delete_user(aws, cx, user).await,
+        }
+    }
+
+    /// Marking role sessions does not stop the plan: the keys and MFA device must go
+    /// even when a role cannot be tagged.
+    fn stops_on_failure(&self) -> bool {
+        !matches!(self, RevokeStep::MarkRoleSessions { .. })
+    }
+}
+
+async fn check_deny_all(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
     let attached = users::attached_policies(aws, user).await?;
     Ok(
         if attached.contains(&cx.arns.policy(docs::DENY_ALL_POLICY)) {
@@ -22,7 +154,7 @@ pub async fn check_deny_all(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
     )
 }
 
-pub async fn deny_all(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn deny_all(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     users::attach_policy(aws, user, &cx.arns.policy(docs::DENY_ALL_POLICY)).await?;
     Ok("denied: every session of its own ends now".into())
 }
@@ -80,7 +212,7 @@ async fn role_marks(
     Ok(out)
 }
 
-pub async fn check_role_marks(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Result<State> {
+async fn check_role_marks(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Result<State> {
     let marks = role_marks(aws, cx, user, owner).await?;
     let todo: Vec<&str> = marks
         .iter()
@@ -94,7 +226,7 @@ pub async fn check_role_marks(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Re
     })
 }
 
-pub async fn mark_roles(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Result<String> {
+async fn mark_roles(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Result<String> {
     let key = format!("{}{owner}", docs::TAG_ROLE_REVOKED_PREFIX);
     let mut done = Vec::new();
     for (role, value, marked) in role_marks(aws, cx, user, owner).await? {
@@ -114,7 +246,7 @@ pub async fn mark_roles(aws: &Aws, cx: &Cx, user: &str, owner: &str) -> Result<S
     ))
 }
 
-pub async fn check_keys(aws: &Aws, user: &str) -> Result<State> {
+async fn check_keys(aws: &Aws, user: &str) -> Result<State> {
     let keys = credentials::access_keys(aws, user).await?;
     Ok(if keys.is_empty() {
         State::Done("no access keys".into())
@@ -124,7 +256,7 @@ pub async fn check_keys(aws: &Aws, user: &str) -> Result<State> {
     })
 }
 
-pub async fn delete_keys(aws: &Aws, user: &str) -> Result<String> {
+async fn delete_keys(aws: &Aws, user: &str) -> Result<String> {
     let keys = credentials::access_keys(aws, user).await?;
     for k in &keys {
         credentials::deactivate_access_key(aws, user, &k.id).await?;
@@ -142,7 +274,7 @@ async fn mfa_serials(aws: &Aws, cx: &Cx, user: &str) -> Result<(Vec<String>, boo
     Ok((serials, stray))
 }
 
-pub async fn check_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
+async fn check_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
     let (serials, stray) = mfa_serials(aws, cx, user).await?;
     Ok(if serials.is_empty() && !stray {
         State::Done("no MFA device".into())
@@ -151,7 +283,7 @@ pub async fn check_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
     })
 }
 
-pub async fn remove_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn remove_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     let (serials, _) = mfa_serials(aws, cx, user).await?;
     for s in &serials {
         credentials::remove_mfa(aws, user, s).await?;
@@ -164,7 +296,7 @@ pub async fn remove_mfa(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     Ok(format!("deleted {}", gone.join(", ")))
 }
 
-pub async fn check_tagged(aws: &Aws, user: &str) -> Result<State> {
+async fn check_tagged(aws: &Aws, user: &str) -> Result<State> {
     Ok(match users::get_user(aws, user).await? {
         Some(u) if u.revoked_at().is_some() => {
             State::Done(format!("revoked at {}", u.revoked_at().unwrap_or_default()))
@@ -178,7 +310,7 @@ pub async fn check_tagged(aws: &Aws, user: &str) -> Result<State> {
     })
 }
 
-pub async fn tag_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn tag_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     let now = cx.clock.rfc3339();
     users::tag_user(
         aws,
@@ -192,7 +324,7 @@ pub async fn tag_revoked(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     Ok(format!("revoked at {now} by {}", cx.actor))
 }
 
-pub async fn check_groups(aws: &Aws, user: &str) -> Result<State> {
+async fn check_groups(aws: &Aws, user: &str) -> Result<State> {
     let groups = users::groups_for_user(aws, user).await?;
     Ok(if groups.is_empty() {
         State::Done("in no group".into())
@@ -201,7 +333,7 @@ pub async fn check_groups(aws: &Aws, user: &str) -> Result<State> {
     })
 }
 
-pub async fn leave_groups(aws: &Aws, user: &str) -> Result<String> {
+async fn leave_groups(aws: &Aws, user: &str) -> Result<String> {
     let groups = users::groups_for_user(aws, user).await?;
     for g in &groups {
         users::remove_from_group(aws, user, g).await?;
@@ -209,7 +341,7 @@ pub async fn leave_groups(aws: &Aws, user: &str) -> Result<String> {
     Ok(format!("left {}", groups.join(", ")))
 }
 
-pub async fn check_policies(aws: &Aws, cx: &Cx, user: &str, extra: &[PolicyHome]) -> Result<State> {
+async fn check_policies(aws: &Aws, cx: &Cx, user: &str, extra: &[PolicyHome]) -> Result<State> {
     let naming = account::homes_naming(aws, &cx.arns.user(user), extra).await?;
     Ok(if naming.is_empty() {
         State::Done("in no managed bucket or key policy".into())
@@ -219,12 +351,7 @@ pub async fn check_policies(aws: &Aws, cx: &Cx, user: &str, extra: &[PolicyHome]
     })
 }
 
-pub async fn leave_policies(
-    aws: &Aws,
-    cx: &Cx,
-    user: &str,
-    extra: &[PolicyHome],
-) -> Result<String> {
+async fn leave_policies(aws: &Aws, cx: &Cx, user: &str, extra: &[PolicyHome]) -> Result<String> {
     let arn = cx.arns.user(user);
     let mut left = Vec::new();
     for home in account::homes_naming(aws, &arn, extra).await? {
@@ -238,7 +365,11 @@ pub async fn leave_policies(
 }
 
 /// `doc` with the JIT grants the guard holds now.
-async fn with_grants(aws: &Aws, cx: &Cx, doc: serde_json::Value) -> Result<serde_json::Value> {
+pub(super) async fn with_grants(
+    aws: &Aws,
+    cx: &Cx,
+    doc: serde_json::Value,
+) -> Result<serde_json::Value> {
     let old = roles::managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY)).await?;
     Ok(crate::iam::jit::keep_guard_grants(
         old.as_ref(),
@@ -247,14 +378,14 @@ async fn with_grants(aws: &Aws, cx: &Cx, doc: serde_json::Value) -> Result<serde
     ))
 }
 
-async fn guard_contents(aws: &Aws, cx: &Cx) -> Result<(Vec<String>, Vec<String>)> {
+pub(super) async fn guard_contents(aws: &Aws, cx: &Cx) -> Result<(Vec<String>, Vec<String>)> {
     let doc = roles::managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY))
         .await?
         .unwrap_or_default();
     Ok(docs::role_guard_contents(&doc))
 }
 
-pub async fn check_recorded(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
+async fn check_recorded(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
     let (revoked, _) = guard_contents(aws, cx).await?;
     Ok(if revoked.iter().any(|r| r == user) {
         State::Done("every guarded role denies its sessions for good".into())
@@ -263,7 +394,7 @@ pub async fn check_recorded(aws: &Aws, cx: &Cx, user: &str) -> Result<State> {
     })
 }
 
-pub async fn record(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn record(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     let (mut revoked, owners) = guard_contents(aws, cx).await?;
     revoked.push(user.to_owned());
     let doc = with_grants(aws, cx, docs::role_guard(&revoked, &owners)).await?;
@@ -271,70 +402,7 @@ pub async fn record(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     Ok("recorded in keyward-role-guard".into())
 }
 
-/// Every step of revoking `user` of `owner`: cut off (deny-all, role-session marks,
-/// keys, MFA, tag), then the admin's cleanup (groups, policies, role guard record).
-pub fn steps(
-    user: &str,
-    owner: &str,
-    designated: bool,
-    extra: Vec<PolicyHome>,
-    purge: bool,
-) -> Vec<Step> {
-    let user = user.to_owned();
-    let mut out = vec![
-        Step::AttachDenyAll { user: user.clone() },
-        Step::MarkRoleSessions {
-            user: user.clone(),
-            owner: owner.to_owned(),
-        },
-        Step::DeleteKeys {
-            user: user.clone(),
-            needs: Needs::Machine,
-        },
-        Step::RemoveMfa {
-            user: user.clone(),
-            needs: Needs::Machine,
-        },
-        Step::TagRevoked { user: user.clone() },
-        Step::LeaveGroups { user: user.clone() },
-        Step::LeavePolicies {
-            user: user.clone(),
-            extra,
-        },
-        Step::RecordRevokedSource { user: user.clone() },
-    ];
-    if designated {
-        out.push(Step::UndesignateAdmin { user: user.clone() });
-    }
-    if purge {
-        out.push(Step::DeleteUser {
-            user,
-            needs: Needs::Admin,
-        });
-    }
-    out
-}
-
-pub async fn check_guarded_owner(aws: &Aws, cx: &Cx, owner: &str) -> Result<State> {
-    let (_, owners) = guard_contents(aws, cx).await?;
-    Ok(if owners.iter().any(|o| o == owner) {
-        State::Done("its statement is there".into())
-    } else {
-        State::ToDo(format!("add a statement for {owner}'s revocation marks"))
-    })
-}
-
-pub async fn guard_owner(aws: &Aws, cx: &Cx, owner: &str) -> Result<String> {
-    let (revoked, mut owners) = guard_contents(aws, cx).await?;
-    owners.push(owner.to_owned());
-    owners.sort();
-    owners.dedup();
-    let doc = with_grants(aws, cx, docs::role_guard(&revoked, &owners)).await?;
-    roles::set_managed_policy(aws, &cx.arns.policy(docs::ROLE_GUARD_POLICY), &doc).await?;
-    Ok(format!("added {owner}"))
-}
-
-pub async fn check_deleted(aws: &Aws, user: &str) -> Result<State> {
+async fn check_deleted(aws: &Aws, user: &str) -> Result<State> {
     Ok(match users::get_user(aws, user).await? {
         None => State::Done("no such user".into()),
         Some(u) => State::ToDo(format!("delete {}", u.arn)),
@@ -343,7 +411,7 @@ pub async fn check_deleted(aws: &Aws, user: &str) -> Result<State> {
 
 /// Deletes the user, but only once its ARN is in no group and no managed policy: after
 /// deletion it would turn into an unreadable unique id there.
-pub async fn delete_user(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
+async fn delete_user(aws: &Aws, cx: &Cx, user: &str) -> Result<String> {
     let arn = cx.arns.user(user);
     let naming = if cx.aws_for(super::Needs::Admin).is_some() {
         account::homes_naming(aws, &arn, &[]).await?

@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::{Cx, Needs, State, StepId};
+use super::{Cx, FlowStep, Needs, State, StepId};
 use crate::clients::Aws;
 use crate::iam::{credentials, fail, key_suffix};
 use crate::local::keychain;
@@ -78,8 +78,10 @@ impl RotateStep {
             | RotateStep::DropStaging(r) => r,
         }
     }
+}
 
-    pub fn id(&self) -> StepId {
+impl FlowStep for RotateStep {
+    fn id(&self) -> StepId {
         match self {
             RotateStep::Tidy(_) => StepId::RotateTidy,
             RotateStep::NewKey(_) => StepId::RotateNewKey,
@@ -90,14 +92,14 @@ impl RotateStep {
         }
     }
 
-    pub fn needs(&self) -> Needs {
+    fn needs(&self) -> Needs {
         match self {
             RotateStep::Switch(_) | RotateStep::DropStaging(_) => Needs::Local,
             _ => Needs::Machine,
         }
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         let r = self.rotation();
         match self {
             RotateStep::Tidy(_) => format!("{}: no stray access key", r.user),
@@ -111,7 +113,7 @@ impl RotateStep {
         }
     }
 
-    pub async fn check(&self, cx: &Cx) -> Result<State> {
+    async fn check(&self, cx: &Cx) -> Result<State> {
         let r = self.rotation();
         let aws = cx.aws(Needs::Machine)?;
         let now = look(aws, r).await?;
@@ -175,7 +177,7 @@ impl RotateStep {
         }
     }
 
-    pub async fn apply(&self, cx: &Cx) -> Result<String> {
+    async fn apply(&self, cx: &Cx) -> Result<String> {
         let r = self.rotation();
         let aws = cx.aws(Needs::Machine)?;
         let now = look(aws, r).await?;

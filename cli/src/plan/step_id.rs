@@ -1,8 +1,7 @@
-//! Each step's kind ([`StepId`]), the stable name `--json` reports.
+//! Each step's kind ([`StepId`]), the stable name `--json` reports. A flow's step
+//! enum maps its variants here (`FlowStep::id`); the strings are a contract.
 
 use serde::Serialize;
-
-use super::step::{KeywardRole, Managed, Step};
 
 /// A step's kind, stable in `--json` (snake_case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -75,61 +74,10 @@ pub enum StepId {
     JitGuard,
 }
 
-impl Step {
-    pub fn id(&self) -> StepId {
-        match self {
-            Step::ManagedPolicy {
-                policy: Managed::Machine,
-                ..
-            } => StepId::MachinePolicy,
-            Step::ManagedPolicy {
-                policy: Managed::DenyAll,
-                ..
-            } => StepId::DenyAllPolicy,
-            Step::ManagedPolicy {
-                policy: Managed::RoleGuard,
-                ..
-            } => StepId::RoleGuardPolicy,
-            Step::Role {
-                role: KeywardRole::Admin,
-                ..
-            } => StepId::AdminRole,
-            Step::Role {
-                role: KeywardRole::Enroller,
-                ..
-            } => StepId::EnrollerRole,
-            Step::GuardRole { .. } => StepId::GuardRole,
-            Step::UpgradeMachine { .. } => StepId::UpgradeMachine,
-            Step::UpgradeRevoked { .. } => StepId::UpgradeRevoked,
-            Step::RemoveOldPolicy => StepId::RemoveOldPolicy,
-            Step::UpgradeResourcePolicy { .. } => StepId::UpgradeResourcePolicy,
-            Step::DesignateAdmin { .. } => StepId::DesignateAdmin,
-            Step::UndesignateAdmin { .. } => StepId::UndesignateAdmin,
-            Step::CreateUser { .. } => StepId::CreateUser,
-            Step::AttachMachinePolicy { .. } => StepId::AttachMachinePolicy,
-            Step::EnableMfa { .. } => StepId::EnableMfa,
-            Step::StoreKey { .. } => StepId::StoreKey,
-            Step::AwaitKey { .. } => StepId::AwaitKey,
-            Step::MarkEnrolled { .. } => StepId::MarkEnrolled,
-            Step::JoinGroup { .. } => StepId::JoinGroup,
-            Step::NameInPolicy { .. } => StepId::NameInPolicy,
-            Step::WriteProfile { .. } => StepId::WriteProfile,
-            Step::StartDaemon => StepId::StartDaemon,
-            Step::AttachDenyAll { .. } => StepId::AttachDenyAll,
-            Step::MarkRoleSessions { .. } => StepId::MarkRoleSessions,
-            Step::DeleteKeys { .. } => StepId::DeleteKeys,
-            Step::RemoveMfa { .. } => StepId::RemoveMfa,
-            Step::TagRevoked { .. } => StepId::TagRevoked,
-            Step::LeaveGroups { .. } => StepId::LeaveGroups,
-            Step::LeavePolicies { .. } => StepId::LeavePolicies,
-            Step::RecordRevokedSource { .. } => StepId::RecordRevokedSource,
-            Step::GuardOwner { .. } => StepId::GuardOwner,
-            Step::Repair(r) => r.id(),
-            Step::App(a) => a.id(),
-            Step::Rotate(r) => r.id(),
-            Step::Access(a) => a.id(),
-            Step::DeleteUser { .. } => StepId::DeleteUser,
-            Step::ForgetLocal { .. } => StepId::ForgetLocal,
-        }
+impl std::fmt::Display for StepId {
+    /// The `--json` name (`attach_deny_all`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(name.as_str().unwrap_or_default())
     }
 }
