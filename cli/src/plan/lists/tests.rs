@@ -275,3 +275,70 @@ fn audit_fix_takes_each_step_once() {
     assert_eq!(names(&steps).len(), 8, "{:?}", names(&steps));
     assert_eq!(names(&steps)[0], "leave_groups");
 }
+
+/// Each command's step ids, as checked-in files beside the documents
+/// (`docs/iam/steps/`): a change in what a command does is a diff in review.
+#[test]
+fn step_lists_match_docs_iam_steps() {
+    use crate::iam::rendered::{check_file, folder, text, BLESS};
+    let at = Clock::at("2030-01-01T00:00:00Z");
+    let init_steps = init(&empty_account(), &Request::default(), at);
+    let members = vec!["alice-laptop".to_owned()];
+    let revoke = CutOff::Revoke {
+        owner: "alice".into(),
+        designated: false,
+        extra: Vec::new(),
+        purge: false,
+    };
+    let deregister = CutOff::Deregister {
+        owner: "alice".into(),
+        profile: "alice-old".into(),
+    };
+    let abort = CutOff::Abort {
+        bootstrap: false,
+        profile: "alice-new".into(),
+    };
+    let rotation = Rotation {
+        profile: "alice-laptop".into(),
+        user: "alice-laptop".into(),
+    };
+    let mut enroll = vec![guard_owner("alice")];
+    enroll.extend(whitelists("alice-work", &grants(), false));
+    let lists: Vec<(&str, Vec<Step>)> = vec![
+        ("init", init_steps.clone()),
+        (
+            "setup",
+            setup_bootstrap(init_steps, &registration(true), &grants(), false),
+        ),
+        ("enroll", enroll),
+        (
+            "setup-enroll",
+            setup_enrolled(&registration(false), &grants()),
+        ),
+        (
+            "grant",
+            grant("alice-work", &grants(), false, Some("alice")),
+        ),
+        ("revoke", cut_off("alice-old", revoke)),
+        ("deregister", cut_off("alice-old", deregister)),
+        ("setup-abort", cut_off("alice-new", abort)),
+        (
+            "app-add",
+            app_add(&app(), None, vec!["web-data".into()], &members, &[]),
+        ),
+        ("rotate", rotate(&rotation)),
+        ("access-enable", access_enable("ops")),
+    ];
+    let problems: Vec<String> = lists
+        .iter()
+        .filter_map(|(name, steps)| {
+            let path = folder().join("steps").join(format!("{name}.json"));
+            check_file(&path, &text(&serde_json::json!(names(steps))))
+        })
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{}\n\nIf the change is intended, run `{BLESS}` and review the diff of docs/iam/.",
+        problems.join("\n\n")
+    );
+}
