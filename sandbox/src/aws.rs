@@ -122,7 +122,7 @@ impl EmulatorServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        emulator.add_root_key(ROOT_KEY_ID);
+        emulator.add_root_key(ROOT_KEY_ID, ROOT_SECRET);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let emu = emulator.clone();
         let upstream = upstream.trim_end_matches('/').to_owned();

@@ -24,6 +24,7 @@ mod prompt;
 mod revoke;
 mod rotate;
 mod setup;
+mod signatures;
 mod trust;
 mod tty;
 mod upgrade;

@@ -2,12 +2,14 @@
 attacker holding them would, and reports each call's outcome as JSON on stdout.
 
 stdin:  {"creds": {"AccessKeyId": ..., "SecretAccessKey": ..., "SessionToken": ...},
-         "calls": [{"name": "...", "service": "iam", "op": "put_user_policy", "args": {...}}]}
+         "calls": [{"name": "...", "service": "iam", "op": "put_user_policy", "args": {...}}],
+         "signed_ago": 1200}   (optional: sign as if this many seconds ago)
 stdout: [{"name": ..., "ok": true, "result": {...}} or
          {"name": ..., "ok": false, "code": "AccessDenied", "message": "..."}]
 
 The endpoint comes from AWS_ENDPOINT_URL (the emulated AWS).
 """
+import datetime
 import json
 import sys
 
@@ -42,8 +44,18 @@ def run(call, creds):
         return {"name": call["name"], "ok": False, "code": type(e).__name__, "message": str(e)}
 
 
+def sign_in_the_past(seconds):
+    """botocore's SigV4 signers take their time from get_current_datetime."""
+    import botocore.auth
+
+    real = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = lambda *a, **k: real(*a, **k) - datetime.timedelta(seconds=seconds)
+
+
 def main():
     doc = json.load(sys.stdin)
+    if doc.get("signed_ago"):
+        sign_in_the_past(doc["signed_ago"])
     print(json.dumps([run(c, doc["creds"]) for c in doc["calls"]]))
 
 

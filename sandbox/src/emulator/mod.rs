@@ -15,8 +15,10 @@
 #![allow(clippy::result_large_err)]
 
 pub mod authorize;
+pub mod chunked;
 pub mod mfa;
 pub mod report;
+pub mod sigv4;
 pub mod state;
 pub mod sts;
 pub mod upstream;
@@ -153,15 +155,21 @@ async fn handle(
     if parts.uri.path() == "/__keyward_emulator/code" {
         return code_for_device(emu, parts.uri.query().unwrap_or("")).await;
     }
-    let auth = parts
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let (key_id, service) = credential_scope(&auth).unwrap_or(("", "s3"));
     let json_target = parts.headers.contains_key("x-amz-target");
+    let signed = match sigv4::parse(&parts) {
+        Ok(s) => s,
+        Err(f) => return refuse_signature(guess_protocol(&parts, &body), &f),
+    };
+    let (key_id, service) = signed
+        .as_ref()
+        .map_or(("", "s3"), |s| (s.key_id.as_str(), s.service.as_str()));
     let protocol = Protocol::of(service, json_target);
+    // Refused before anything counts or changes, as AWS refuses before the service.
+    if let Some(s) = &signed {
+        if let Err(f) = sigv4::verify(emu, &parts, &body, s) {
+            return refuse_signature(protocol, &f);
+        }
+    }
     let fields = match protocol {
         Protocol::Query => form_fields(&body, parts.uri.query()),
         _ => std::collections::HashMap::new(),
@@ -224,9 +232,46 @@ async fn handle(
                     report::patch(emu, &action, a);
                 }
             }
-            answer(answered)
+            let head = parts.method == hyper::Method::HEAD;
+            let length = answered.as_ref().ok().and_then(|a| head_length(head, a));
+            let mut resp = answer(answered);
+            if let Some(length) = length {
+                resp.headers_mut()
+                    .insert(hyper::header::CONTENT_LENGTH, length);
+            }
+            resp
         }
     }
+}
+
+/// A HEAD answer's Content-Length is the object's size, as moto says: the body that
+/// would have come is not there to count (s3fs, `aws s3 cp … -` and rclone read it).
+fn head_length(head: bool, a: &Answer) -> Option<hyper::header::HeaderValue> {
+    head.then(|| a.headers.get(hyper::header::CONTENT_LENGTH).cloned())
+        .flatten()
+}
+
+/// The protocol of a request whose signature did not parse: from what is left of its
+/// scope, else its shape (a JSON target, or a form with an `Action`).
+fn guess_protocol(parts: &hyper::http::request::Parts, body: &[u8]) -> Protocol {
+    let auth = parts.headers.get("authorization");
+    let auth = auth.and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let json_target = parts.headers.contains_key("x-amz-target");
+    if let Some((_, service)) = credential_scope(auth) {
+        return Protocol::of(service, json_target);
+    }
+    if json_target {
+        Protocol::Json
+    } else if form_fields(body, parts.uri.query()).contains_key("Action") {
+        Protocol::Query
+    } else {
+        Protocol::RestXml
+    }
+}
+
+fn refuse_signature(protocol: Protocol, f: &sigv4::Failure) -> Resp {
+    let (status, code, message) = sigv4::refusal(protocol, f);
+    error(protocol, status, code, &message)
 }
 
 /// Who signed the request. An unknown key is the root account's while nothing is
@@ -243,12 +288,20 @@ fn identify(emu: &Emulator, key_id: &str, protocol: Protocol) -> Result<Caller, 
         Err(KeyProblem::Invalid)
             if emu.enforcing() || emu.inner().rejected_keys.contains(key_id) =>
         {
-            Err(error(
-                protocol,
-                403,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            ))
+            Err(match protocol {
+                Protocol::RestXml => error(
+                    protocol,
+                    403,
+                    "InvalidAccessKeyId",
+                    "The AWS Access Key Id you provided does not exist in our records.",
+                ),
+                _ => error(
+                    protocol,
+                    403,
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid.",
+                ),
+            })
         }
         Err(KeyProblem::Invalid) => Ok(Caller::Root),
     }

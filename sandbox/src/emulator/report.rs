@@ -19,7 +19,7 @@ impl Emulator {
     /// Deletes the root user's access keys: requests signed with them are refused.
     pub fn delete_root_keys(&self) {
         let mut st = self.inner();
-        let keys: Vec<String> = st.root_keys.drain().collect();
+        let keys: Vec<String> = st.root_keys.drain().map(|(k, _)| k).collect();
         st.rejected_keys.extend(keys);
     }
 

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use zeroize::Zeroizing;
+
 /// Who signed a request, as the emulator knows it from the access key id.
 #[derive(Debug, Clone)]
 pub enum Caller {
@@ -84,7 +86,10 @@ pub(crate) struct Inner {
     pub user_keys: HashMap<String, (String, String)>,
     /// Session access key id -> the session.
     pub sessions: HashMap<String, Arc<Session>>,
-    pub root_keys: HashSet<String>,
+    /// Root key id -> its secret.
+    pub root_keys: HashMap<String, Zeroizing<String>>,
+    /// Session access key id -> its secret and session token, to check signatures.
+    pub session_secrets: HashMap<String, KeySecret>,
     /// Device name -> last TOTP counter handed out by the phone.
     pub handed_out: HashMap<String, u64>,
     /// Seconds added to the wall clock for expiry and `aws:CurrentTime`.
@@ -121,9 +126,44 @@ impl Emulator {
         self.0.lock().expect("emulator state")
     }
 
-    /// Requests signed with this key id act as the account's root user.
-    pub fn add_root_key(&self, access_key_id: &str) {
-        self.inner().root_keys.insert(access_key_id.to_owned());
+    /// Requests signed with this key id (and secret) act as the account's root user.
+    pub fn add_root_key(&self, access_key_id: &str, secret: &str) {
+        self.inner()
+            .root_keys
+            .insert(access_key_id.to_owned(), Zeroizing::new(secret.to_owned()));
+    }
+
+    /// Remembers the secret and token of a session the emulator handed out.
+    pub(crate) fn learn_session_secret(&self, access_key_id: &str, secret: &str, token: &str) {
+        self.inner().session_secrets.insert(
+            access_key_id.to_owned(),
+            KeySecret {
+                secret: Zeroizing::new(secret.to_owned()),
+                token: Some(Zeroizing::new(token.to_owned())),
+            },
+        );
+    }
+
+    /// What a key id signs with, when the emulator knows it and AWS would still take
+    /// the key (deleted, deactivated and unknown keys are refused elsewhere).
+    pub(crate) fn signing_secret(&self, access_key_id: &str) -> Option<KeySecret> {
+        let inner = self.inner();
+        if let Some(secret) = inner.root_keys.get(access_key_id) {
+            return Some(KeySecret {
+                secret: secret.clone(),
+                token: None,
+            });
+        }
+        if inner.rejected_keys.contains(access_key_id) {
+            return None;
+        }
+        if let Some((_, secret)) = inner.user_keys.get(access_key_id) {
+            return Some(KeySecret {
+                secret: Zeroizing::new(secret.clone()),
+                token: None,
+            });
+        }
+        inner.session_secrets.get(access_key_id).cloned()
     }
 
     /// Turns IAM authorization on (the default) or off.
@@ -269,7 +309,7 @@ impl Emulator {
     /// Who an access key id belongs to, as the emulator knows it.
     pub(crate) fn caller(&self, access_key_id: &str) -> Result<Caller, KeyProblem> {
         let inner = self.inner();
-        if inner.root_keys.contains(access_key_id) {
+        if inner.root_keys.contains_key(access_key_id) {
             return Ok(Caller::Root);
         }
         if inner.rejected_keys.contains(access_key_id) {
@@ -291,6 +331,14 @@ impl Emulator {
     pub(crate) fn record_decision(&self, d: Decision) {
         self.inner().decisions.push(d);
     }
+}
+
+/// The secret a key signs with, and the session token bound to it (sessions only).
+/// No `Debug`: it must not end up in a log.
+#[derive(Clone)]
+pub(crate) struct KeySecret {
+    pub secret: Zeroizing<String>,
+    pub token: Option<Zeroizing<String>>,
 }
 
 /// Why a key id cannot be used.

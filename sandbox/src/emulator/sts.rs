@@ -192,6 +192,12 @@ pub async fn assume_role(
             session.as_deref(),
             source_identity.as_ref(),
         );
+        if let (Some(secret), Some(token)) = (
+            xml_value(&text, "SecretAccessKey"),
+            xml_value(&text, "SessionToken"),
+        ) {
+            emu.learn_session_secret(&id, secret, token);
+        }
         emu.inner().sessions.insert(id, Arc::new(s));
     }
     if let Some(si) = &source_identity {
@@ -386,6 +392,7 @@ fn fresh_credentials(emu: &Emulator, xml: &str, session: Session) -> String {
     let new_id = format!("ASIA{}", random_token(16, UPPER));
     let new_secret = random_token(40, B64);
     let new_token = random_token(300, B64);
+    emu.learn_session_secret(&new_id, &new_secret, &new_token);
     emu.inner()
         .sessions
         .insert(new_id.clone(), Arc::new(session));

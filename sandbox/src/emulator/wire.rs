@@ -72,6 +72,8 @@ pub fn error(protocol: Protocol, status: u16, code: &str, message: &str) -> Resp
                 "AccessDenied" => "AccessDeniedException",
                 "InvalidClientTokenId" => "UnrecognizedClientException",
                 "ExpiredToken" => "ExpiredTokenException",
+                "SignatureDoesNotMatch" => "InvalidSignatureException",
+                "IncompleteSignature" => "IncompleteSignatureException",
                 other => other,
             };
             (serde_json::json!({"__type": code, "message": message}).to_string(), "application/x-amz-json-1.1")
