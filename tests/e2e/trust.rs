@@ -43,6 +43,26 @@ struct Stage {
     marker: PathBuf,
 }
 
+/// The victim's keyward starts a keywardd of its own on demand: stop every process
+/// running from the stage's binaries, so none outlives the test.
+impl Drop for Stage {
+    fn drop(&mut self) {
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for p in procs.flatten() {
+            let runs_ours = std::fs::read_link(p.path().join("exe"))
+                .is_ok_and(|exe| exe.starts_with(&self.bins));
+            let pid = p.file_name().to_string_lossy().parse::<i32>();
+            if let (true, Ok(pid)) = (runs_ours, pid) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
 fn mode(p: &Path, m: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
 }
