@@ -92,6 +92,9 @@ pub(crate) struct Inner {
     pub session_secrets: HashMap<String, KeySecret>,
     /// Device name -> last TOTP counter handed out by the phone.
     pub handed_out: HashMap<String, u64>,
+    /// A fixed wall clock instead of the computer's (unit tests: no test depends on
+    /// today's date).
+    pub pinned: Option<SystemTime>,
     /// Seconds added to the wall clock for expiry and `aws:CurrentTime`.
     pub clock_offset: i64,
     /// How far AWS's clock (and the phones that agree with it) is ahead of this
@@ -110,6 +113,13 @@ pub(crate) struct Inner {
 /// The emulator's state, shared with whoever runs it. Cloning shares it.
 #[derive(Clone)]
 pub struct Emulator(pub(crate) Arc<Mutex<Inner>>);
+
+impl Inner {
+    /// The computer's clock, or the pinned one.
+    fn wall(&self) -> SystemTime {
+        self.pinned.unwrap_or_else(SystemTime::now)
+    }
+}
 
 impl Default for Emulator {
     /// Enforcement is on: every request must be allowed by IAM, as in AWS.
@@ -175,10 +185,15 @@ impl Emulator {
         self.inner().enforce
     }
 
+    /// Stops the emulator's wall clock at `at` (unit tests).
+    pub fn pin_clock(&self, at: SystemTime) {
+        self.inner().pinned = Some(at);
+    }
+
     /// The emulated time: the wall clock moved by [`Emulator::advance_clock`].
     pub fn now(&self) -> SystemTime {
-        let offset = self.inner().clock_offset;
-        shifted(SystemTime::now(), offset)
+        let inner = self.inner();
+        shifted(inner.wall(), inner.clock_offset)
     }
 
     /// Moves the emulated clock forward (session expiry, `aws:CurrentTime`). TOTP
@@ -195,7 +210,8 @@ impl Emulator {
 
     /// AWS's wall clock (see [`Emulator::skew_aws_clock`]).
     pub fn aws_time(&self) -> SystemTime {
-        shifted(SystemTime::now(), self.inner().aws_skew)
+        let inner = self.inner();
+        shifted(inner.wall(), inner.aws_skew)
     }
 
     /// The TOTP step by AWS's clock.
@@ -319,7 +335,7 @@ impl Emulator {
             return Ok(Caller::User { name: user.clone() });
         }
         if let Some(s) = inner.sessions.get(access_key_id) {
-            let now = shifted(SystemTime::now(), inner.clock_offset);
+            let now = shifted(inner.wall(), inner.clock_offset);
             if now >= s.expires {
                 return Err(KeyProblem::Expired);
             }
